@@ -1,0 +1,492 @@
+"""The campaign archive: one HDF5 file holding every run of a campaign.
+
+Layout (schema 1.x)::
+
+    /                 attrs: schema_version, n_runs (committed rows), created, twinemu_version
+    /meta             attrs: space (JSON), outputs (JSON), description, extra (JSON)
+    /inputs           (n, d) float64      attrs: names, units, bounds
+    /outputs/<qoi>    (n,) or (n, T)      attrs: unit, description; NaN where not computed
+    /status           (n,) int8           0 = ok, 1 = failed
+    /reason           (n,) str            why a run failed ("" when ok)
+    /fidelity         (n,) str            level name ("0d", "1d", "3d", ...)
+    /run_id           (n,) str            unique key; a resumed campaign skips known ids
+    /provenance/simulator, version, config_hash, source_sha256 (str), wall_time (s),
+                timestamp (ISO 8601 str)
+
+Appending is atomic from a reader's point of view: rows are written first, then the root
+attribute ``n_runs`` is raised and the file flushed.  A writer killed mid-append leaves at
+most one uncommitted row past ``n_runs``, which readers ignore and the next append reuses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from datasets.errors import ArchiveError, SchemaVersionError
+from simulators.base import OutputSpec
+from simulators.design import ParameterSpace
+
+SCHEMA_VERSION = "1.0"
+_STR = h5py.string_dtype("utf-8")
+_PROVENANCE_STR = ("simulator", "version", "config_hash", "source_sha256", "timestamp")
+STATUS_OK, STATUS_FAILED = 0, 1
+
+
+def _twinemu_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("twinemu")
+    except Exception:  # not installed (running from a checkout)
+        return "0+unknown"
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of a config mapping in canonical JSON (sorted keys)."""
+    blob = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Provenance:
+    """Where a run came from."""
+
+    simulator: str = ""
+    version: str = ""
+    config_hash: str = ""
+    source_sha256: str = ""
+    wall_time: float = float("nan")
+    timestamp: str = field(
+        default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    )
+
+
+@contextmanager
+def _translate(path: Path, action: str):
+    """Turn h5py/OS failures into :class:`ArchiveError` naming the file and the action."""
+    try:
+        yield
+    except ArchiveError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise ArchiveError(
+            f"cannot {action} campaign archive {str(path)!r}: {exc}. If the file is damaged, "
+            f"move it aside and re-run the campaign (completed runs in other archives are "
+            f"unaffected)."
+        ) from exc
+
+
+class Archive:
+    """An open campaign archive.  Use :meth:`create` or :meth:`open`; close when done.
+
+    Examples
+    --------
+    >>> with Archive.create("runs.h5", space, outputs=[OutputSpec("p_mean", "Pa")]) as a:
+    ...     a.append({"R": 1.0, "C": 2.0}, {"p_mean": 13000.0}, fidelity="0d")
+    ...     X, Y = a.arrays("p_mean")
+    """
+
+    def __init__(self, path: Path, handle: h5py.File):
+        self.path = path
+        self._f = handle
+        self.space = ParameterSpace.from_dict(json.loads(handle["meta"].attrs["space"]))
+        self.outputs = [OutputSpec.from_dict(d) for d in json.loads(handle["meta"].attrs["outputs"])]
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        space: ParameterSpace,
+        outputs: Sequence[OutputSpec | str | Mapping[str, Any]],
+        *,
+        overwrite: bool = False,
+        description: str = "",
+        extra: Mapping[str, Any] | None = None,
+    ) -> Archive:
+        """Create a new archive for ``space`` and ``outputs``.
+
+        Refuses to replace an existing file unless ``overwrite=True`` (nothing is lost by
+        accident); use :meth:`open_or_create` to resume a campaign.
+        """
+        path = Path(path)
+        specs = [_as_spec(o) for o in outputs]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ArchiveError(f"duplicate output names in {names}")
+        if path.exists() and not overwrite:
+            raise ArchiveError(
+                f"{str(path)!r} already exists; open it with Archive.open(path, mode='a') to "
+                f"add runs, or pass overwrite=True to replace it"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _translate(path, "create"):
+            f = h5py.File(path, "w")
+            f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["n_runs"] = 0
+            f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            f.attrs["twinemu_version"] = _twinemu_version()
+            meta = f.create_group("meta")
+            meta.attrs["space"] = json.dumps(space.to_dict())
+            meta.attrs["outputs"] = json.dumps([s.to_dict() for s in specs])
+            meta.attrs["description"] = description
+            meta.attrs["extra"] = json.dumps(dict(extra or {}), default=str)
+            d = len(space)
+            inp = f.create_dataset("inputs", (0, d), float, maxshape=(None, d), chunks=(64, d))
+            inp.attrs["names"] = json.dumps(space.names)
+            inp.attrs["units"] = json.dumps(space.units)
+            inp.attrs["bounds"] = space.bounds
+            f.create_group("outputs")
+            for s in specs:
+                cls._create_output(f, s)
+            f.create_dataset("status", (0,), np.int8, maxshape=(None,), chunks=(256,))
+            for name in ("reason", "fidelity", "run_id"):
+                f.create_dataset(name, (0,), _STR, maxshape=(None,), chunks=(256,))
+            prov = f.create_group("provenance")
+            for name in _PROVENANCE_STR:
+                prov.create_dataset(name, (0,), _STR, maxshape=(None,), chunks=(256,))
+            prov.create_dataset("wall_time", (0,), float, maxshape=(None,), chunks=(256,))
+            f.flush()
+        return cls(path, f)
+
+    @staticmethod
+    def _create_output(f: h5py.File, spec: OutputSpec) -> None:
+        shape = (0, *spec.shape)
+        ds = f["outputs"].create_dataset(
+            spec.name, shape, float, maxshape=(None, *spec.shape),
+            chunks=(64, *spec.shape), fillvalue=np.nan,
+        )
+        ds.attrs["unit"] = spec.unit
+        ds.attrs["description"] = spec.description
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, mode: str = "r") -> Archive:
+        """Open an existing archive, ``mode`` ``"r"`` (read) or ``"a"`` (append)."""
+        path = Path(path)
+        if mode not in ("r", "a"):
+            raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
+        if not path.exists():
+            raise ArchiveError(f"no campaign archive at {str(path)!r}")
+        with _translate(path, "open"):
+            if not h5py.is_hdf5(path):
+                raise ArchiveError(
+                    f"{str(path)!r} is not an HDF5 file (it may be truncated or of another "
+                    f"format); a campaign archive is written by Archive.create"
+                )
+            f = h5py.File(path, mode)
+        try:
+            cls._check_schema(path, f)
+            with _translate(path, "read"):
+                return cls(path, f)
+        except BaseException:
+            f.close()
+            raise
+
+    @classmethod
+    def open_or_create(
+        cls,
+        path: str | os.PathLike,
+        space: ParameterSpace,
+        outputs: Sequence[OutputSpec | str | Mapping[str, Any]],
+        **kwargs: Any,
+    ) -> Archive:
+        """Open ``path`` for appending if it exists (checking it matches), else create it."""
+        path = Path(path)
+        if not path.exists():
+            return cls.create(path, space, outputs, **kwargs)
+        archive = cls.open(path, "a")
+        if archive.space.names != space.names or not np.allclose(
+            archive.space.bounds, space.bounds
+        ):
+            archive.close()
+            raise ArchiveError(
+                f"{str(path)!r} holds a campaign over {archive.space.names} with other "
+                f"bounds than the requested space {space.names}; use another archive path"
+            )
+        for spec in map(_as_spec, outputs):
+            if spec.name not in archive.output_names:
+                archive.add_output(spec)
+        return archive
+
+    @staticmethod
+    def _check_schema(path: Path, f: h5py.File) -> None:
+        required = ("inputs", "outputs", "status", "fidelity", "run_id", "meta", "provenance")
+        version = f.attrs.get("schema_version")
+        missing = [k for k in required if k not in f]
+        if version is None or missing:
+            top = ", ".join(sorted(f.keys())[:8]) or "nothing"
+            raise ArchiveError(
+                f"{str(path)!r} is an HDF5 file but not a twinemu campaign archive (missing "
+                f"{', '.join(missing) or 'schema_version'}; its top level holds {top}). "
+                f"To read 3D CFD results use datasets.adapters.open(path)."
+            )
+        major = str(version).split(".")[0]
+        if major != SCHEMA_VERSION.split(".")[0]:
+            raise SchemaVersionError(
+                f"{str(path)!r} uses archive schema {version}; this twinemu reads "
+                f"{SCHEMA_VERSION.split('.')[0]}.x. Upgrade twinemu to read it."
+            )
+
+    # -- context management ---------------------------------------------------------------
+    def close(self) -> None:
+        if self._f.id.valid:
+            self._f.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self._f.attrs["n_runs"])
+
+    def __repr__(self) -> str:
+        return (f"<Archive {str(self.path)!r}: {len(self)} runs ({self.n_failed} failed), "
+                f"inputs {self.space.names}, outputs {self.output_names}>")
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def output_names(self) -> list[str]:
+        return [s.name for s in self.outputs]
+
+    def output_spec(self, name: str) -> OutputSpec:
+        for s in self.outputs:
+            if s.name == name:
+                return s
+        raise KeyError(f"no output {name!r}; the archive has {', '.join(self.output_names)}")
+
+    @property
+    def n_failed(self) -> int:
+        return int((self.status() == STATUS_FAILED).sum())
+
+    # -- writing --------------------------------------------------------------------------
+    def add_output(self, spec: OutputSpec | str | Mapping[str, Any]) -> None:
+        """Add an output column (earlier runs get NaN in it)."""
+        spec = _as_spec(spec)
+        if spec.name in self.output_names:
+            raise ArchiveError(f"output {spec.name!r} already exists")
+        with _translate(self.path, "add an output to"):
+            self._create_output(self._f, spec)
+            ds = self._f["outputs"][spec.name]
+            ds.resize(self._f["inputs"].shape[0], axis=0)
+            self.outputs.append(spec)
+            self._f["meta"].attrs["outputs"] = json.dumps([s.to_dict() for s in self.outputs])
+            self._f.flush()
+
+    def append(
+        self,
+        inputs: Mapping[str, float] | Sequence[float] | np.ndarray,
+        outputs: Mapping[str, Any] | None = None,
+        *,
+        fidelity: str = "default",
+        status: str = "ok",
+        reason: str = "",
+        run_id: str | None = None,
+        provenance: Provenance | Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append one run and commit it; return its row index.
+
+        Parameters
+        ----------
+        inputs : mapping or sequence
+            Parameter values in the space's units (a mapping by name, or values in order).
+        outputs : mapping
+            ``{name: value}``; scalars or waveforms of the declared shape.  Missing outputs
+            are stored as NaN.  Ignored entries raise (a typo must not vanish).
+        status : {"ok", "failed"}
+            A failed run is kept with ``reason`` and excluded from training by default.
+        run_id : str, optional
+            Unique key; defaults to the row index.  Resumed campaigns skip known ids.
+        """
+        if status not in ("ok", "failed"):
+            raise ValueError(f"status must be 'ok' or 'failed', got {status!r}")
+        if self._f.mode != "r+":
+            raise ArchiveError(f"{str(self.path)!r} is open read-only; open it with mode='a'")
+        x = self._input_row(inputs)
+        outputs = dict(outputs or {})
+        unknown = [k for k in outputs if k not in self.output_names]
+        if unknown:
+            raise ArchiveError(
+                f"unknown outputs {unknown}; the archive has {self.output_names} "
+                f"(add one with archive.add_output)"
+            )
+        values = {}
+        for spec in self.outputs:
+            if spec.name in outputs:
+                v = np.asarray(outputs[spec.name], dtype=float)
+                if v.shape != spec.shape:
+                    raise ArchiveError(
+                        f"output {spec.name!r} has shape {v.shape}, the archive expects "
+                        f"{spec.shape}"
+                    )
+                values[spec.name] = v
+        prov = provenance if isinstance(provenance, Provenance) else Provenance(
+            **dict(provenance or {}))
+        n = len(self)
+        rid = str(n) if run_id is None else str(run_id)
+        with _translate(self.path, "append to"):
+            f = self._f
+            for ds in self._row_datasets():
+                ds.resize(n + 1, axis=0)
+            f["inputs"][n] = x
+            for spec in self.outputs:
+                ds = f["outputs"][spec.name]
+                ds[n] = values.get(spec.name, np.full(spec.shape, np.nan))
+            f["status"][n] = STATUS_OK if status == "ok" else STATUS_FAILED
+            f["reason"][n] = reason
+            f["fidelity"][n] = fidelity
+            f["run_id"][n] = rid
+            for name in _PROVENANCE_STR:
+                f["provenance"][name][n] = str(getattr(prov, name))
+            f["provenance"]["wall_time"][n] = float(prov.wall_time)
+            f.attrs["n_runs"] = n + 1  # the commit point
+            f.flush()
+        return n
+
+    def _row_datasets(self) -> Iterable[h5py.Dataset]:
+        f = self._f
+        yield f["inputs"]
+        yield from (f["outputs"][s.name] for s in self.outputs)
+        for name in ("status", "reason", "fidelity", "run_id"):
+            yield f[name]
+        for name in (*_PROVENANCE_STR, "wall_time"):
+            yield f["provenance"][name]
+
+    def _input_row(self, inputs: Any) -> np.ndarray:
+        if isinstance(inputs, Mapping):
+            missing = [n for n in self.space.names if n not in inputs]
+            extra = [k for k in inputs if k not in self.space.names]
+            if missing or extra:
+                raise ArchiveError(
+                    f"run inputs do not match the archive's parameters {self.space.names}: "
+                    f"missing {missing}, unknown {extra}"
+                )
+            return np.array([float(inputs[k]) for k in self.space.names])
+        x = np.asarray(inputs, dtype=float).ravel()
+        if x.shape != (len(self.space),):
+            raise ArchiveError(f"expected {len(self.space)} input values, got {x.shape}")
+        return x
+
+    # -- reading --------------------------------------------------------------------------
+    def _read(self, ds: h5py.Dataset) -> np.ndarray:
+        with _translate(self.path, "read"):
+            return ds[: len(self)]
+
+    def _strings(self, ds: h5py.Dataset) -> np.ndarray:
+        return np.array([s.decode() if isinstance(s, bytes) else s for s in self._read(ds)],
+                        dtype=object)
+
+    def status(self) -> np.ndarray:
+        return self._read(self._f["status"])
+
+    def reasons(self) -> np.ndarray:
+        return self._strings(self._f["reason"])
+
+    def fidelities(self) -> np.ndarray:
+        return self._strings(self._f["fidelity"])
+
+    def run_ids(self) -> np.ndarray:
+        return self._strings(self._f["run_id"])
+
+    def inputs(self) -> np.ndarray:
+        return self._read(self._f["inputs"])
+
+    def output(self, name: str) -> np.ndarray:
+        self.output_spec(name)
+        return self._read(self._f["outputs"][name])
+
+    def provenance(self) -> dict[str, np.ndarray]:
+        g = self._f["provenance"]
+        out = {k: self._strings(g[k]) for k in _PROVENANCE_STR}
+        out["wall_time"] = self._read(g["wall_time"])
+        return out
+
+    def mask(self, *, fidelity: str | None = None, include_failed: bool = False) -> np.ndarray:
+        """Boolean row mask for a fidelity level (``None``: all) and status."""
+        m = np.ones(len(self), bool)
+        if not include_failed:
+            m &= self.status() == STATUS_OK
+        if fidelity is not None:
+            m &= self.fidelities() == fidelity
+        return m
+
+    def arrays(
+        self,
+        outputs: str | Sequence[str] | None = None,
+        *,
+        fidelity: str | None = None,
+        include_failed: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Training arrays ``(X, Y)``.
+
+        ``X`` is ``(n, d)`` in the space's units.  ``Y`` is one output's array (``(n,)`` or
+        ``(n, T)``) when ``outputs`` is a name, else the scalar outputs stacked ``(n, m)``
+        (all scalar outputs when ``None``).  Failed runs are left out unless
+        ``include_failed``; rows whose requested outputs hold NaN are left out too.
+        """
+        m = self.mask(fidelity=fidelity, include_failed=include_failed)
+        X = self.inputs()[m]
+        if isinstance(outputs, str):
+            Y = self.output(outputs)[m]
+        else:
+            names = outputs if outputs is not None else [
+                s.name for s in self.outputs if not s.is_waveform]
+            if not names:
+                raise ArchiveError("the archive has no scalar outputs; name the output to read")
+            wave = [n for n in names if self.output_spec(n).is_waveform]
+            if wave:
+                raise ArchiveError(f"waveform outputs {wave} must be read one at a time")
+            Y = np.column_stack([self.output(n)[m] for n in names]) if names else None
+        if not include_failed:
+            finite = np.isfinite(Y.reshape(len(Y), -1)).all(axis=1)
+            X, Y = X[finite], Y[finite]
+        return X, Y
+
+    def data_hash(self, outputs: str | Sequence[str] | None = None, **kw: Any) -> str:
+        """SHA-256 over the training arrays that :meth:`arrays` returns."""
+        X, Y = self.arrays(outputs, **kw)
+        h = hashlib.sha256(np.ascontiguousarray(X).tobytes())
+        h.update(np.ascontiguousarray(Y).tobytes())
+        return h.hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per fidelity and status, and the failure reasons."""
+        fid, st, rs = self.fidelities(), self.status(), self.reasons()
+        levels = {}
+        for level in sorted(set(fid)):
+            m = fid == level
+            levels[level] = {"ok": int((st[m] == STATUS_OK).sum()),
+                             "failed": int((st[m] == STATUS_FAILED).sum())}
+        reasons: dict[str, int] = {}
+        for r in rs[st == STATUS_FAILED]:
+            reasons[r] = reasons.get(r, 0) + 1
+        return {"runs": len(self), "levels": levels, "failure_reasons": reasons}
+
+
+def _as_spec(o: OutputSpec | str | Mapping[str, Any]) -> OutputSpec:
+    if isinstance(o, OutputSpec):
+        return o
+    if isinstance(o, str):
+        return OutputSpec(o)
+    return OutputSpec.from_dict(o)

@@ -1,0 +1,35 @@
+"""Named exceptions raised by :mod:`datasets`.
+
+h5py and OS failures are translated into these in one place each (the archive, the
+adapter registry) and re-raised ``from`` the original error.
+"""
+
+from __future__ import annotations
+
+
+class ArchiveError(OSError):
+    """A campaign archive cannot be created, opened, read or written."""
+
+
+class SchemaVersionError(ArchiveError):
+    """An archive was written with a schema major version this twinemu cannot read."""
+
+
+class AdapterError(OSError):
+    """A CFD result file is damaged or inconsistent (missing dataset, truncated file...)."""
+
+
+class UnsupportedFormat(AdapterError, ValueError):
+    """No adapter recognises a file; the message says what the file looks like."""
+
+
+#: Alias kept for the name used in the style guide.
+AdapterNotFoundError = UnsupportedFormat
+
+
+class ManifestError(ValueError):
+    """An ingest manifest is malformed (missing column, unknown parameter, bad path)."""
+
+
+class QoIError(ValueError):
+    """A quantity of interest cannot be computed (no such boundary, NaN in a field...)."""

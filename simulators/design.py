@@ -1,0 +1,308 @@
+"""Parameter spaces and designs of experiments.
+
+A :class:`ParameterSpace` is the one description of the inputs that the design, the
+emulator's input scaling, the sensitivity analysis and the exported file's domain guard
+all share.  Designs come from :mod:`scipy.stats.qmc`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from simulators.errors import OutOfDomainError, ParameterError
+
+Distribution = Literal["uniform", "loguniform", "normal"]
+_DISTRIBUTIONS = ("uniform", "loguniform", "normal")
+SeedLike = int | np.random.Generator | np.random.SeedSequence | None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One named, bounded input.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used everywhere (archive columns, card, reports).
+    low, high : float
+        Bounds of the domain, in ``unit``.  Emulators are valid inside them only.
+    unit : str
+        Physical unit, e.g. ``"Pa s m^-3"`` (free text, shown to people).
+    dist : {"uniform", "loguniform", "normal"}
+        Distribution used for sampling designs and for sensitivity analysis.  ``normal``
+        is truncated to ``[low, high]`` and needs ``mu`` and ``sigma``.
+    mu, sigma : float, optional
+        Mean and standard deviation of a ``normal`` parameter, in ``unit``.
+    description : str
+        Free text for reports.
+    """
+
+    name: str
+    low: float
+    high: float
+    unit: str = ""
+    dist: Distribution = "uniform"
+    mu: float | None = None
+    sigma: float | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ParameterError(
+                f"parameter name {self.name!r} must be a Python identifier "
+                f"(letters, digits and '_', not starting with a digit)"
+            )
+        low, high = float(self.low), float(self.high)
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+            raise ParameterError(
+                f"parameter {self.name!r}: bounds must be finite with low < high, "
+                f"got [{self.low}, {self.high}]"
+            )
+        if self.dist not in _DISTRIBUTIONS:
+            raise ParameterError(
+                f"parameter {self.name!r}: unknown distribution {self.dist!r}; "
+                f"choose one of {', '.join(_DISTRIBUTIONS)}"
+            )
+        if self.dist == "loguniform" and low <= 0:
+            raise ParameterError(
+                f"parameter {self.name!r}: a log-uniform parameter needs low > 0, got {low}"
+            )
+        if self.dist == "normal":
+            if self.mu is None or self.sigma is None or not self.sigma > 0:
+                raise ParameterError(
+                    f"parameter {self.name!r}: a normal parameter needs mu and sigma > 0 "
+                    f"(it is truncated to [low, high])"
+                )
+        elif self.mu is not None or self.sigma is not None:
+            raise ParameterError(
+                f"parameter {self.name!r}: mu/sigma only apply to dist='normal', "
+                f"not {self.dist!r}"
+            )
+
+    @property
+    def scale(self) -> Literal["linear", "log"]:
+        """The scale on which emulators see this input."""
+        return "log" if self.dist == "loguniform" else "linear"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+@dataclass(frozen=True)
+class ParameterSpace:
+    """An ordered set of :class:`Parameter` objects.
+
+    Examples
+    --------
+    >>> space = ParameterSpace([Parameter("R", 0.5e8, 2e8, unit="Pa s m^-3"),
+    ...                         Parameter("C", 5e-9, 2e-8, unit="m^3 Pa^-1", dist="loguniform")])
+    >>> space.sample(8, method="lhs", seed=1).shape
+    (8, 2)
+    """
+
+    parameters: tuple[Parameter, ...] = field(default_factory=tuple)
+
+    def __init__(self, parameters: Iterable[Parameter | Mapping[str, Any]]):
+        params = tuple(p if isinstance(p, Parameter) else Parameter(**p) for p in parameters)
+        if not params:
+            raise ParameterError("a parameter space needs at least one parameter")
+        names = [p.name for p in params]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ParameterError(f"duplicate parameter names: {', '.join(dupes)}")
+        object.__setattr__(self, "parameters", params)
+
+    # -- basic views -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.parameters)
+
+    def __iter__(self):
+        return iter(self.parameters)
+
+    def __getitem__(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(f"no parameter named {name!r}; the space has {', '.join(self.names)}")
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    @property
+    def units(self) -> list[str]:
+        return [p.unit for p in self.parameters]
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Array ``(d, 2)`` of ``[low, high]`` per parameter."""
+        return np.array([[p.low, p.high] for p in self.parameters], dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"parameters": [p.to_dict() for p in self.parameters]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParameterSpace:
+        try:
+            return cls(data["parameters"])
+        except (KeyError, TypeError) as exc:
+            raise ParameterError(
+                f"cannot build a parameter space from {data!r}: expected "
+                f"{{'parameters': [{{'name': ..., 'low': ..., 'high': ...}}, ...]}} ({exc})"
+            ) from exc
+
+    # -- checks and scalings -----------------------------------------------------------
+    def as_array(self, X: Any) -> np.ndarray:
+        """Return ``X`` as a float array ``(n, d)``; a dict of columns or one point is accepted."""
+        if isinstance(X, Mapping):
+            missing = [n for n in self.names if n not in X]
+            extra = [k for k in X if k not in self.names]
+            if missing or extra:
+                raise ParameterError(
+                    f"point keys do not match the space: missing {missing}, unknown {extra}"
+                )
+            X = np.column_stack([np.atleast_1d(np.asarray(X[n], dtype=float)) for n in self.names])
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != len(self):
+            raise ParameterError(
+                f"expected points of shape (n, {len(self)}) for inputs {self.names}, "
+                f"got {X.shape}"
+            )
+        return X
+
+    def check(self, X: Any, *, rtol: float = 1e-9) -> np.ndarray:
+        """Return ``X`` as ``(n, d)``; raise :class:`OutOfDomainError` for a point outside.
+
+        The message names the first offending value, its bounds and its column.
+        """
+        X = self.as_array(X)
+        b = self.bounds
+        tol = rtol * (b[:, 1] - b[:, 0])
+        bad = ~np.isfinite(X) | (X < b[:, 0] - tol) | (X > b[:, 1] + tol)
+        if bad.any():
+            row, col = map(int, np.argwhere(bad)[0])
+            p = self.parameters[col]
+            raise OutOfDomainError(
+                f"{p.name}={X[row, col]:.6g} outside [{p.low:.6g}, {p.high:.6g}] "
+                f"(row {row}, column {col}); {int(bad.any(axis=1).sum())} of {len(X)} points "
+                f"are outside the domain"
+            )
+        return X
+
+    def to_unit(self, X: Any) -> np.ndarray:
+        """Map physical points to the unit cube on each parameter's emulator scale."""
+        X = self.as_array(X)
+        U = np.empty_like(X)
+        for j, p in enumerate(self.parameters):
+            if p.scale == "log":
+                U[:, j] = (np.log(X[:, j]) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+            else:
+                U[:, j] = (X[:, j] - p.low) / (p.high - p.low)
+        return U
+
+    def from_unit(self, U: Any) -> np.ndarray:
+        """Inverse of :meth:`to_unit`."""
+        U = np.atleast_2d(np.asarray(U, dtype=float))
+        X = np.empty_like(U)
+        for j, p in enumerate(self.parameters):
+            if p.scale == "log":
+                X[:, j] = np.exp(math.log(p.low) + U[:, j] * (math.log(p.high) - math.log(p.low)))
+            else:
+                X[:, j] = p.low + U[:, j] * (p.high - p.low)
+        return X
+
+    def from_probability(self, P: Any) -> np.ndarray:
+        """Map points of the unit cube through each parameter's inverse CDF.
+
+        Uniform points become draws from the space's distributions (used by designs and
+        sensitivity analysis).
+        """
+        P = np.atleast_2d(np.asarray(P, dtype=float))
+        X = np.empty_like(P)
+        for j, p in enumerate(self.parameters):
+            if p.dist == "normal":
+                from scipy import stats
+
+                a, b = (p.low - p.mu) / p.sigma, (p.high - p.mu) / p.sigma
+                X[:, j] = stats.truncnorm.ppf(P[:, j], a, b, loc=p.mu, scale=p.sigma)
+            else:  # uniform on the parameter's own scale
+                X[:, j] = self.from_unit(P)[:, j]
+        return X
+
+    # -- designs -------------------------------------------------------------------------
+    def sample(
+        self,
+        n: int,
+        method: Literal["lhs", "sobol", "random"] = "lhs",
+        seed: SeedLike = None,
+        *,
+        candidates: int = 32,
+    ) -> np.ndarray:
+        """Draw a design of ``n`` points, shape ``(n, d)``, in physical units.
+
+        Parameters
+        ----------
+        n : int
+            Number of points.
+        method : {"lhs", "sobol", "random"}
+            ``lhs``: Latin hypercube, the best of ``candidates`` scipy designs by the
+            maximin criterion (largest smallest pairwise distance).  ``sobol``: scrambled
+            Sobol' sequence (``n`` a power of two keeps its balance properties).
+            ``random``: independent uniform draws.
+        seed : int, Generator or None
+            Explicit randomness; the same seed gives the same design.
+        candidates : int
+            Number of Latin hypercubes compared for ``lhs``.
+        """
+        from scipy.spatial.distance import pdist
+        from scipy.stats import qmc
+
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise ParameterError(f"n must be a positive integer, got {n!r}")
+        rng = np.random.default_rng(seed)
+        d = len(self)
+        if method == "lhs":
+            best, best_score = None, -np.inf
+            for _ in range(max(1, candidates if n > 1 else 1)):
+                U = qmc.LatinHypercube(d, rng=rng).random(n)
+                score = pdist(U).min() if n > 1 else 0.0
+                if score > best_score:
+                    best, best_score = U, score
+            U = best
+        elif method == "sobol":
+            if n & (n - 1):
+                import warnings
+
+                warnings.warn(
+                    f"a Sobol' design of n={n} points is not balanced; use a power of two "
+                    f"(e.g. {1 << int(math.ceil(math.log2(n)))})",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            U = qmc.Sobol(d, scramble=True, rng=rng).random(n)
+        elif method == "random":
+            U = rng.random((n, d))
+        else:
+            raise ParameterError(
+                f"unknown design method {method!r}; choose 'lhs', 'sobol' or 'random'"
+            )
+        return self.from_probability(U)
+
+    def points(self, X: np.ndarray) -> list[dict[str, float]]:
+        """Rows of ``X`` as ``{name: value}`` dicts (what simulators take)."""
+        X = self.as_array(X)
+        return [dict(zip(self.names, map(float, row), strict=True)) for row in X]
+
+
+def space_from_config(parameters: Sequence[Mapping[str, Any]]) -> ParameterSpace:
+    """Build a space from a config list of parameter mappings (as in ``conf/simulator``)."""
+    return ParameterSpace([dict(p) for p in parameters])
