@@ -422,9 +422,12 @@ class Archive:
         out["wall_time"] = self._read(g["wall_time"])
         return out
 
-    def mask(self, *, fidelity: str | None = None, include_failed: bool = False) -> np.ndarray:
-        """Boolean row mask for a fidelity level (``None``: all) and status."""
+    def mask(self, *, fidelity: str | None = None, include_failed: bool = False,
+             run_prefix: str | None = None) -> np.ndarray:
+        """Boolean row mask for a fidelity level (``None``: all), status and run-id prefix."""
         m = np.ones(len(self), bool)
+        if run_prefix is not None:
+            m &= np.array([r.startswith(run_prefix) for r in self.run_ids()], dtype=bool)
         if not include_failed:
             m &= self.status() == STATUS_OK
         if fidelity is not None:
@@ -437,6 +440,7 @@ class Archive:
         *,
         fidelity: str | None = None,
         include_failed: bool = False,
+        run_prefix: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Training arrays ``(X, Y)``.
 
@@ -444,8 +448,9 @@ class Archive:
         ``(n, T)``) when ``outputs`` is a name, else the scalar outputs stacked ``(n, m)``
         (all scalar outputs when ``None``).  Failed runs are left out unless
         ``include_failed``; rows whose requested outputs hold NaN are left out too.
+        ``run_prefix`` keeps the runs whose id starts with it (e.g. ``"test-"``).
         """
-        m = self.mask(fidelity=fidelity, include_failed=include_failed)
+        m = self.mask(fidelity=fidelity, include_failed=include_failed, run_prefix=run_prefix)
         X = self.inputs()[m]
         if isinstance(outputs, str):
             Y = self.output(outputs)[m]

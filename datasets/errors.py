@@ -33,3 +33,7 @@ class ManifestError(ValueError):
 
 class QoIError(ValueError):
     """A quantity of interest cannot be computed (no such boundary, NaN in a field...)."""
+
+
+class CorruptFileError(AdapterError):
+    """A CFD file has a known signature but cannot be read (truncated, damaged)."""

@@ -8,6 +8,7 @@ all share.  Designs come from :mod:`scipy.stats.qmc`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -280,15 +281,15 @@ class ParameterSpace:
             U = best
         elif method == "sobol":
             if n & (n - 1):
-                import warnings
-
                 warnings.warn(
                     f"a Sobol' design of n={n} points is not balanced; use a power of two "
                     f"(e.g. {1 << int(math.ceil(math.log2(n)))})",
                     UserWarning,
                     stacklevel=2,
                 )
-            U = qmc.Sobol(d, scramble=True, rng=rng).random(n)
+            with warnings.catch_warnings():  # ours above says what to do instead
+                warnings.simplefilter("ignore", UserWarning)
+                U = qmc.Sobol(d, scramble=True, rng=rng).random(n)
         elif method == "random":
             U = rng.random((n, d))
         else:

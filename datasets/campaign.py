@@ -1,0 +1,143 @@
+"""The campaign runner: simulator × design × executor → archive.
+
+Each finished run is appended to the archive the moment its result arrives, with its
+provenance, so a killed campaign loses at most the runs in flight; running the same
+campaign again skips every run id already stored (ok or failed) and computes the rest.
+Failed runs (``SimulationError``, a dead worker) are stored flagged with their reason.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from datasets.archive import Archive, Provenance, config_hash
+from simulators.base import Simulator
+from simulators.errors import SimulationError
+from simulators.executors import Executor, SerialExecutor
+
+
+@dataclass
+class CampaignSummary:
+    """What one call of :func:`run_campaign` did."""
+
+    requested: int = 0
+    skipped: int = 0
+    ok: int = 0
+    failed: int = 0
+    reasons: dict[str, str] = field(default_factory=dict)
+    wall_time: float = 0.0
+
+    def __str__(self) -> str:
+        lines = [f"campaign: {self.requested} runs requested, {self.skipped} already in the "
+                 f"archive, {self.ok} ran ok, {self.failed} failed ({self.wall_time:.1f} s)"]
+        for rid, why in list(self.reasons.items())[:10]:
+            lines.append(f"  failed {rid}: {why}")
+        if len(self.reasons) > 10:
+            lines.append(f"  ... and {len(self.reasons) - 10} more failures")
+        return "\n".join(lines)
+
+
+def _run_one(task: tuple[Simulator, dict[str, float]]) -> tuple[str, Any, float]:
+    """Worker side: run one design point; never raises for a simulation failure."""
+    simulator, params = task
+    t0 = time.perf_counter()
+    try:
+        out = simulator(params)
+    except SimulationError as exc:
+        return "failed", exc.reason, time.perf_counter() - t0
+    return "ok", {k: np.asarray(v, dtype=float) for k, v in out.items()}, time.perf_counter() - t0
+
+
+def run_campaign(
+    simulator: Simulator,
+    X: np.ndarray,
+    archive: Archive,
+    *,
+    executor: Executor | None = None,
+    run_ids: Sequence[str] | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    description: str = "simulating",
+) -> CampaignSummary:
+    """Run ``simulator`` at each row of ``X`` and append each run to ``archive``.
+
+    Parameters
+    ----------
+    simulator : Simulator
+        Picklable when the executor uses other processes.
+    X : ndarray, shape (n, d)
+        Design points in the simulator's parameter units (checked against its space).
+    archive : Archive
+        Open for appending; its parameters must be the simulator's.
+    executor : Executor, optional
+        Where to run; defaults to this process.
+    run_ids : sequence of str, optional
+        One unique id per row (default ``"run-00000"``...).  Ids already in the archive
+        are skipped, so calling again resumes an interrupted campaign.
+    retry_failed : bool
+        Run again the ids stored as failed (the old failed rows stay, for the record).
+    """
+    t_start = time.perf_counter()
+    X = simulator.space.check(X)
+    if archive.space.names != simulator.space.names:
+        raise ValueError(
+            f"the archive's parameters {archive.space.names} differ from the simulator's "
+            f"{simulator.space.names}"
+        )
+    ids = [f"run-{i:05d}" for i in range(len(X))] if run_ids is None else list(map(str, run_ids))
+    if len(ids) != len(X) or len(set(ids)) != len(ids):
+        raise ValueError("run_ids must be unique, one per design point")
+    stored = archive.run_ids()
+    status = archive.status()
+    done = set(stored[status == 0]) if retry_failed else set(stored)
+    todo = [i for i, rid in enumerate(ids) if rid not in done]
+    summary = CampaignSummary(requested=len(ids), skipped=len(ids) - len(todo))
+    if not todo:
+        summary.wall_time = time.perf_counter() - t_start
+        return summary
+
+    prov = dict(simulator=simulator.name, version=simulator.version,
+                config_hash=config_hash(simulator.config()))
+    points = simulator.space.points(X)
+    tasks = [(simulator, points[i]) for i in todo]
+    executor = executor or SerialExecutor()
+    bar = _progress(len(todo), description, progress)
+    try:
+        for k, result in executor.map_unordered(_run_one, tasks):
+            i = todo[k]
+            if isinstance(result, BaseException):
+                # Not a SimulationError (those come back as ("failed", ...)): a dead worker
+                # or a bug.  The run is recorded as failed; unexpected errors also warn.
+                if not type(result).__name__ == "WorkerDiedError":
+                    warnings.warn(f"run {ids[i]} raised {type(result).__name__}: {result}",
+                                  RuntimeWarning, stacklevel=2)
+                state, payload, wall = "failed", f"{type(result).__name__}: {result}", np.nan
+            else:
+                state, payload, wall = result
+            if state == "ok":
+                archive.append(points[i], payload, fidelity=simulator.fidelity, run_id=ids[i],
+                               provenance=Provenance(**prov, wall_time=wall))
+                summary.ok += 1
+            else:
+                archive.append(points[i], None, fidelity=simulator.fidelity, status="failed",
+                               reason=str(payload), run_id=ids[i],
+                               provenance=Provenance(**prov, wall_time=wall))
+                summary.failed += 1
+                summary.reasons[ids[i]] = str(payload)
+            bar.update(1)
+    finally:
+        bar.close()
+    summary.wall_time = time.perf_counter() - t_start
+    return summary
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", disable=not enabled, leave=False)

@@ -1,0 +1,250 @@
+"""The ``twinemu`` command.
+
+    twinemu run [--multirun] [HYDRA OVERRIDES...]   run an experiment composed from conf/
+    twinemu info EMULATOR_FILE                      print an exported emulator's card
+    twinemu predict EMULATOR_FILE NAME=VALUE ...    one prediction from an emulator file
+    twinemu check EMULATOR_FILE --archive FILE      CI gate: exit 1 below the accuracy bar
+    twinemu ingest MANIFEST --archive FILE          3D CFD runs → campaign archive
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+twinemu turns expensive cardiovascular simulations into fast, validated emulators.
+
+An experiment samples a parameter space, runs a simulator over the design (runs land in
+an HDF5 campaign archive, resumable), fits a Gaussian-process emulator, validates it on
+held-out runs, computes Sobol' indices, exports one .safetensors emulator file and writes a
+report (Markdown + PNG) under outputs/.
+"""
+
+EPILOG = """\
+examples:
+  twinemu run                                     the default experiment (Windkessel)
+  twinemu run design.n_train=96 emulator.kernel=rbf
+  twinemu run +experiment=quick                   a small experiment that takes seconds
+  twinemu run --multirun emulator.kernel=matern52,rbf
+  twinemu run --cfg job                           show the composed config, run nothing
+  twinemu info outputs/windkessel_default/<time>/emulator.safetensors
+  twinemu predict emulator.safetensors R_p=1.1e8 C=1.3e-8 Zc=6e6 HR=70 SV=75
+  twinemu check emulator.safetensors --archive runs.h5 --runs test- --r2-min 0.99
+  twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
+
+Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
+export, executor, experiment); `twinemu run --help` lists their options.
+"""
+
+
+def conf_dir() -> Path:
+    """The config tree: $TWINEMU_CONF, else conf/ beside the packages (a checkout)."""
+    env = os.environ.get("TWINEMU_CONF")
+    path = Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
+    if not (path / "config.yaml").is_file():
+        raise SystemExit(
+            f"twinemu: no experiment configs at {path}. Run from a twinemu checkout "
+            f"(pip install -e .) or set TWINEMU_CONF to a folder holding config.yaml."
+        )
+    return path
+
+
+def _hydra_run(overrides: list[str]) -> int:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from emulators.errors import ConfigError
+    from emulators.experiment import run_experiment
+    from simulators.errors import ConfigurationError, ParameterError
+
+    status = {"code": EXIT_OK}
+
+    def task(cfg) -> None:
+        hc = HydraConfig.get()
+        out = Path(hc.runtime.output_dir)
+        try:
+            res = run_experiment(cfg, out, root=Path(hc.runtime.cwd))
+        except (ConfigError, ConfigurationError, ParameterError) as exc:
+            print(f"twinemu run: configuration error: {exc}", file=sys.stderr)
+            status["code"] = EXIT_USAGE
+            return
+        verdict = "passed" if res.passed else "FAILED its validation checks"
+        print(f"\nexperiment {cfg.name} {verdict}.\n  report:   {res.report}\n"
+              f"  emulator: {res.emulator_file}\n  archive:  {res.archive}")
+        if not res.passed:
+            status["code"] = EXIT_FAILED
+
+    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(task)
+    argv = sys.argv
+    sys.argv = ["twinemu run", *overrides]
+    try:
+        main()
+    finally:
+        sys.argv = argv
+    return status["code"]
+
+
+def _info(args: argparse.Namespace) -> int:
+    from emulators import runtime
+
+    card, arrays = runtime.read_file(args.file)
+    if args.json:
+        print(json.dumps(card, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"{args.file}\n  kind: {card.get('kind')} ({card.get('model', {})})")
+    print(f"  format {card.get('format_version')}, created {card.get('created')}, "
+          f"git {card.get('git_sha', '')[:10] or '-'}")
+    print("  inputs (domain of validity):")
+    for p in card["inputs"]:
+        print(f"    {p['name']:<12} [{p['low']:.6g}, {p['high']:.6g}] {p.get('unit', '')} "
+              f"({p.get('dist', 'uniform')})")
+    print("  outputs:")
+    for o in card["outputs"]:
+        shape = f" waveform of {o['shape'][0]} points" if o["shape"] else ""
+        print(f"    {o['name']:<12} {o.get('unit', '')}{shape} ({o['transform']}, "
+              f"{o['latent']} latent)")
+    val = card.get("validation", {}).get("outputs", {})
+    if val:
+        print("  validation (held-out):")
+        for name, m in val.items():
+            print(f"    {name:<12} R² {m['r2']:.5f}  NRMSE {m['nrmse']:.4f}  "
+                  f"coverage {100 * m['coverage']:.1f}%")
+    print(f"  training data SHA-256: {card.get('training_data_sha256', '')}")
+    print(f"  arrays: {len(arrays)}, versions: {card.get('versions', {})}")
+    print(f"  intended use: {card.get('intended_use', '')}")
+    return EXIT_OK
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from emulators import runtime
+
+    emu = runtime.load(args.file)
+    values = {}
+    for item in args.values:
+        if "=" not in item:
+            raise SystemExit(f"twinemu predict: expected NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        values[k] = float(v)
+    result = emu.predict_dict(values)
+    for name, (mean, var) in result.items():
+        if mean.ndim == 1:
+            print(f"{name:<12} {mean[0]:.6g} ± {1.96 * var[0] ** 0.5:.3g} (95%)")
+        else:
+            print(f"{name:<12} waveform of {mean.shape[1]} points, mean {mean[0].mean():.6g}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from datasets import Archive
+    from emulators import runtime
+    from emulators.validation import validate
+
+    emu = runtime.load(args.file)
+    with Archive.open(args.archive) as archive:
+        ok = archive.mask(fidelity=args.fidelity, run_prefix=args.runs)
+        names = args.outputs or [n for n in emu.output_names if n in archive.output_names]
+        missing = [n for n in names if n not in archive.output_names]
+        if missing:
+            raise SystemExit(f"twinemu check: outputs {missing} are not in {args.archive}")
+        Y = {n: archive.output(n)[ok] for n in names}
+        X = archive.inputs()[ok]
+    keep = np.ones(len(X), bool)
+    for y in Y.values():
+        keep &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+    if keep.sum() == 0:
+        raise SystemExit("twinemu check: no successful runs selected in the archive")
+    res = validate(emu, X[keep], {n: y[keep] for n, y in Y.items()}, level=args.level)
+    print(res.table())
+    failures = []
+    for name, m in res.metrics.items():
+        scalar = np.ndim(res.predictions[name][0]) == 1
+        if args.r2_min is not None and scalar and not m.r2 >= args.r2_min:
+            failures.append(f"{name}: R² {m.r2:.4f} < {args.r2_min}")
+        if args.nrmse_max is not None and not m.nrmse <= args.nrmse_max:
+            failures.append(f"{name}: NRMSE {m.nrmse:.4f} > {args.nrmse_max}")
+        if args.coverage_min is not None and not m.coverage >= args.coverage_min:
+            failures.append(f"{name}: coverage {m.coverage:.3f} < {args.coverage_min}")
+    if failures:
+        print("twinemu check FAILED:\n  " + "\n  ".join(failures))
+        return EXIT_FAILED
+    print(f"twinemu check passed on {int(keep.sum())} runs.")
+    return EXIT_OK
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from datasets.ingest import ingest
+
+    summary = ingest(args.manifest, args.archive, workers=args.workers,
+                     progress=not args.no_progress)
+    print(summary)
+    return EXIT_FAILED if getattr(summary, "failed", 0) and args.strict else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twinemu", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run an experiment (Hydra overrides follow; --help for options)",
+                   add_help=False)
+    p = sub.add_parser("info", help="print an emulator file's card")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--json", action="store_true", help="print the whole card as JSON")
+    p = sub.add_parser("predict", help="predict at one point from an emulator file")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("values", nargs="+", metavar="NAME=VALUE", help="every input, by name")
+    p = sub.add_parser(
+        "check", help="CI gate: validate an emulator file on archived runs, exit 1 on failure",
+        description="Validate an exported emulator on runs of a campaign archive and exit "
+                    "non-zero when it misses its accuracy bar.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--archive", required=True, help="campaign archive holding the check runs")
+    p.add_argument("--runs", default=None, metavar="PREFIX",
+                   help="only runs whose id starts with PREFIX (e.g. test-)")
+    p.add_argument("--fidelity", default=None, help="only runs of this fidelity level")
+    p.add_argument("--outputs", nargs="+", default=None, help="outputs to check (default: all)")
+    p.add_argument("--r2-min", type=float, default=0.99, help="minimum R² (default 0.99)")
+    p.add_argument("--nrmse-max", type=float, default=None, help="maximum normalised RMSE")
+    p.add_argument("--coverage-min", type=float, default=0.85,
+                   help="minimum coverage of the intervals (default 0.85)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p = sub.add_parser("ingest", help="read 3D CFD runs listed in a manifest into an archive")
+    p.add_argument("manifest", help="YAML or CSV manifest (see README: 'Ingesting 3D CFD runs')")
+    p.add_argument("--archive", required=True, help="campaign archive to create or extend")
+    p.add_argument("--workers", type=int, default=2, help="parallel readers (default 2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":
+        return _hydra_run(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from datasets.errors import AdapterError, ArchiveError, ManifestError
+    from emulators.errors import EmulatorFileError
+    from simulators.errors import OutOfDomainError, ParameterError
+
+    handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest}
+    try:
+        return handlers[args.command](args)
+    except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,
+            ParameterError) as exc:
+        print(f"twinemu {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

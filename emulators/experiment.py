@@ -1,0 +1,352 @@
+"""``run_experiment(cfg)``: one experiment end to end, testable without the CLI.
+
+sample → simulate (campaign archive, resumable) → fit → validate → Sobol' → export →
+report.  The config is a Hydra/OmegaConf tree composed from ``conf/``; this module
+checks it against dataclass schemas (unknown keys are errors, required values must be
+set) and instantiates only ``_target_`` s that belong to twinemu's packages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets import Archive
+from datasets.archive import config_hash
+from datasets.campaign import CampaignSummary, run_campaign
+from emulators.errors import ConfigError
+
+ALLOWED_TARGET_PREFIXES = ("simulators.", "datasets.", "emulators.")
+TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "simulator", "design",
+                  "emulator", "validation", "sensitivity", "export", "executor", "data",
+                  "experiment"}
+
+
+# -- schemas -----------------------------------------------------------------------------
+@dataclass
+class DesignConfig:
+    n_train: int
+    n_test: int
+    method: str = "lhs"
+    test_method: str = "random"
+
+
+@dataclass
+class ChecksConfig:
+    r2_min: float | None = None
+    coverage_min: float | None = None
+    coverage_max: float | None = None
+    nrmse_max: float | None = None
+
+
+@dataclass
+class ValidationConfig:
+    level: float = 0.95
+    cv_folds: int = 0
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+
+
+@dataclass
+class SensitivityConfig:
+    enabled: bool = True
+    n: int = 1024
+    n_boot: int = 300
+    conf_level: float = 0.95
+
+
+@dataclass
+class ExportConfig:
+    enabled: bool = True
+    filename: str = "emulator.safetensors"
+    intended_use: str = ""
+
+
+def _schema(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping; unknown or missing keys raise ConfigError."""
+    data = dict(data or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in '{where}'; valid keys are "
+                          f"{sorted(known)}")
+    if cls is ValidationConfig and "checks" in data:
+        data["checks"] = _schema(ChecksConfig, data["checks"], f"{where}.checks")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"'{where}' is incomplete: {exc}") from exc
+
+
+def check_targets(node: Any, path: str = "") -> None:
+    """Refuse any ``_target_`` outside twinemu's packages (no arbitrary code from YAML)."""
+    if isinstance(node, dict):
+        target = node.get("_target_")
+        if target is not None and not str(target).startswith(ALLOWED_TARGET_PREFIXES):
+            raise ConfigError(
+                f"_target_ {target!r} at '{path or '<root>'}' is not allowed: targets must "
+                f"start with {', '.join(ALLOWED_TARGET_PREFIXES)}"
+            )
+        for k, v in node.items():
+            check_targets(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            check_targets(v, f"{path}[{i}]")
+
+
+def instantiate(node: dict[str, Any], where: str) -> Any:
+    """Instantiate a checked ``_target_`` node, turning bad arguments into ConfigError."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    if not isinstance(node, dict) or "_target_" not in node:
+        raise ConfigError(f"'{where}' needs a _target_ naming the class to build")
+    check_targets(node, where)
+    try:
+        return hydra_instantiate(node, _convert_="all")
+    except InstantiationException as exc:
+        cause = exc.__cause__ or exc
+        raise ConfigError(f"cannot build '{where}' ({node['_target_']}): {cause}") from exc
+
+
+# -- result ------------------------------------------------------------------------------
+@dataclass
+class ExperimentResult:
+    output_dir: Path
+    archive: Path
+    report: Path
+    metrics: dict[str, Any]
+    emulator_file: Path | None
+    passed: bool
+    campaign: list[CampaignSummary]
+
+
+def _resolve(cfg: Any) -> dict[str, Any]:
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(cfg):
+            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return dict(cfg)
+
+
+def default_archive_path(root: Path, name: str, conf: dict[str, Any]) -> Path:
+    """Campaign archive named by the experiment and a hash of what defines its runs."""
+    key = config_hash({"simulator": conf["simulator"], "design": conf["design"],
+                       "seed": conf["seed"]})[:12]
+    return root / "outputs" / "campaigns" / f"{name}-{key}.h5"
+
+
+def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None = None
+                   ) -> ExperimentResult:
+    """Run one experiment; write the archive, emulator file, metrics and report.
+
+    Parameters
+    ----------
+    cfg : DictConfig or dict
+        The composed experiment config (see ``conf/config.yaml``).
+    output_dir : path
+        Where this run's report, plots, metrics and emulator file go.
+    root : path, optional
+        Project root for the default archive location (default: the current directory).
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        conf = _resolve(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"the experiment config is incomplete or invalid: {exc}") from exc
+    unknown = sorted(set(conf) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown top-level config key(s) {unknown}; valid keys are "
+                          f"{sorted(TOP_LEVEL_KEYS)}")
+    check_targets(conf)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else Path.cwd()
+    name = str(conf.get("name", "experiment"))
+    seed = conf.get("seed")
+    if seed is None:
+        raise ConfigError("'seed' must be set: every experiment is reproducible from its config")
+    design = _schema(DesignConfig, conf.get("design"), "design")
+    vcfg = _schema(ValidationConfig, conf.get("validation"), "validation")
+    scfg = _schema(SensitivityConfig, conf.get("sensitivity"), "sensitivity")
+    ecfg = _schema(ExportConfig, conf.get("export"), "export")
+    progress = bool(conf.get("progress", True))
+    t0 = time.perf_counter()
+    log = _Log()
+
+    # 1. simulator and designs (seeds split with SeedSequence.spawn)
+    simulator = instantiate(conf["simulator"], "simulator")
+    s_train, s_test = np.random.SeedSequence(int(seed)).spawn(2)
+    X_train = simulator.space.sample(design.n_train, method=design.method,
+                                     seed=np.random.default_rng(s_train))
+    X_test = simulator.space.sample(design.n_test, method=design.test_method,
+                                    seed=np.random.default_rng(s_test))
+
+    # 2. campaign → archive (resumes: stored run ids are skipped)
+    archive_path = Path(conf["archive"]) if conf.get("archive") else default_archive_path(
+        root, name, conf)
+    log(f"campaign archive: {archive_path}")
+    summaries = []
+    with Archive.open_or_create(archive_path, simulator.space, simulator.outputs,
+                                description=f"twinemu experiment {name}") as archive:
+        executor = instantiate(conf["executor"], "executor")
+        try:
+            for prefix, X in (("train-", X_train), ("test-", X_test)):
+                ids = [f"{prefix}{i:05d}" for i in range(len(X))]
+                summary = run_campaign(simulator, X, archive, executor=executor, run_ids=ids,
+                                       progress=progress, description=f"simulating {prefix[:-1]}")
+                log(str(summary))
+                summaries.append(summary)
+        finally:
+            executor.close()
+        outputs = conf.get("emulate") or archive.output_names
+        units = {n: archive.output_spec(n).unit for n in outputs}
+        train = _read(archive, outputs, "train-")
+        test = _read(archive, outputs, "test-")
+        data_hash = archive.data_hash(None, run_prefix="train-") if any(
+            not archive.output_spec(n).is_waveform for n in outputs) else ""
+    if len(train[0]) < 2 or len(test[0]) < 1:
+        raise ConfigError(
+            f"too few successful runs to fit and validate ({len(train[0])} train, "
+            f"{len(test[0])} test); see the failures in {archive_path}"
+        )
+
+    # 3. fit
+    log(f"fitting {conf['emulator']['_target_']} on {len(train[0])} runs, outputs {outputs}")
+    emulator = instantiate(conf["emulator"], "emulator")
+    emulator.fit(train[0], train[1], space=simulator.space, units=units)
+
+    # 4. validate
+    from emulators.validation import cross_validate, validate
+
+    result = validate(emulator, test[0], test[1], level=vcfg.level)
+    checks = _apply_checks(result, vcfg.checks)
+    passed = all(c["passed"] for c in checks.values())
+    log("held-out validation:\n" + result.table())
+    cv = None
+    if vcfg.cv_folds > 1:
+        cv = cross_validate(lambda: instantiate(conf["emulator"], "emulator"), train[0],
+                            train[1], k=vcfg.cv_folds, level=vcfg.level, space=simulator.space)
+        log(f"{cv.method}:\n" + cv.table())
+
+    # 5. sensitivity on the emulator mean (scalar outputs)
+    sob = None
+    scalar = [n for n in outputs if np.ndim(train[1][n]) == 1]
+    if scfg.enabled and scalar:
+        from emulators.sensitivity import sobol
+
+        def f(X: np.ndarray) -> np.ndarray:
+            pred = emulator.predict_dict(X)
+            return np.column_stack([pred[n][0] for n in scalar])
+
+        sob = sobol(f, simulator.space, n=scfg.n, seed=int(seed), n_boot=scfg.n_boot,
+                    conf_level=scfg.conf_level, output_names=scalar)
+
+    # 6. export
+    metrics = {"validation": result.to_dict(), "checks": checks, "passed": passed,
+               "campaign": [s.__dict__ for s in summaries],
+               "cross_validation": cv.to_dict() if cv else None,
+               "sobol": sob.to_dict() if sob else None,
+               "training_data_sha256": data_hash}
+    emu_file = None
+    if ecfg.enabled:
+        emu_file = emulator.export(out / ecfg.filename, validation=result.to_dict(),
+                                   config=conf, intended_use=ecfg.intended_use)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+
+    # 7. report
+    report = _write_report(out, name, conf, simulator, summaries, archive_path, result, units,
+                           checks, cv, sob, emu_file, time.perf_counter() - t0)
+    return ExperimentResult(out, archive_path, report, metrics, emu_file, passed, summaries)
+
+
+def _read(archive: Archive, outputs: list[str], prefix: str):
+    """Inputs and ``{output: values}`` of the successful runs with this id prefix."""
+    ok = archive.mask(run_prefix=prefix)
+    Y = {n: archive.output(n)[ok] for n in outputs}
+    finite = np.ones(int(ok.sum()), bool)
+    for y in Y.values():
+        finite &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+    return archive.inputs()[ok][finite], {n: y[finite] for n, y in Y.items()}
+
+
+def _apply_checks(result, checks: ChecksConfig) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, m in result.metrics.items():
+        why = []
+        scalar = np.ndim(result.predictions[name][0]) == 1
+        if checks.r2_min is not None and scalar and not m.r2 >= checks.r2_min:
+            why.append(f"R² {m.r2:.4f} < {checks.r2_min}")
+        if checks.nrmse_max is not None and not m.nrmse <= checks.nrmse_max:
+            why.append(f"NRMSE {m.nrmse:.4f} > {checks.nrmse_max}")
+        if checks.coverage_min is not None and not m.coverage >= checks.coverage_min:
+            why.append(f"coverage {m.coverage:.3f} < {checks.coverage_min}")
+        if checks.coverage_max is not None and not m.coverage <= checks.coverage_max:
+            why.append(f"coverage {m.coverage:.3f} > {checks.coverage_max}")
+        out[name] = {"passed": not why, "why": "; ".join(why)}
+    return out
+
+
+def _write_report(out, name, conf, simulator, summaries, archive_path, result, units, checks,
+                  cv, sob, emu_file, elapsed) -> Path:
+    from emulators import report as rp
+
+    images = [
+        ("Held-out runs: emulator mean and 95% interval against the simulator",
+         rp.parity_plot(result, units, out / "parity.png")),
+        ("Held-out waveforms: simulator (solid), emulator mean (dashed) and 95% band",
+         rp.waveform_plot(result, units, out / "waveforms.png")),
+    ]
+    if sob is not None:
+        images.append(("Sobol' sensitivity indices of the emulator",
+                       rp.sobol_plot(sob, out / "sobol.png")))
+    space_rows = ["| input | low | high | unit | distribution |", "|---|---|---|---|---|"]
+    for p in simulator.space:
+        space_rows.append(f"| {p.name} | {p.low:.4g} | {p.high:.4g} | {p.unit} | {p.dist} |")
+    camp = "\n".join(f"- {line}" for s in summaries for line in str(s).splitlines())
+    verdict = "**PASSED**" if all(c["passed"] for c in checks.values()) else "**FAILED**"
+    sections = [
+        ("Summary",
+         f"Simulator `{simulator.name}` {simulator.version} ({simulator.fidelity}); emulator "
+         f"`{conf['emulator']['_target_']}` (kernel {conf['emulator'].get('kernel', '-')}). "
+         f"Validation checks: {verdict}. Wall time {elapsed:.1f} s.\n\n"
+         f"- campaign archive: `{archive_path}`\n"
+         f"- emulator file: `{emu_file.name if emu_file else 'not exported'}` "
+         f"(inspect with `twinemu info {emu_file or ''}`)"),
+        ("Parameter space", "\n".join(space_rows)),
+        ("Campaign", camp),
+        (f"Held-out validation ({result.n} runs, {int(100 * result.level)}% intervals)",
+         rp.metrics_table(result, units, checks)),
+    ]
+    if cv is not None:
+        sections.append((f"Cross-validation ({cv.method})", rp.metrics_table(cv, units)))
+    if sob is not None:
+        sections.append(("Sobol' sensitivity indices",
+                         f"Base sample N = {sob.n}; ± half-width of the "
+                         f"{int(100 * sob.conf_level)}% bootstrap interval.\n\n"
+                         + rp.sobol_table(sob)))
+    return rp.markdown_report(out / "report.md", title=f"twinemu experiment: {name}",
+                              sections=sections, images=images)
+
+
+class _Log:
+    """Stage messages on stdout (Hydra also keeps them in the run's log folder)."""
+
+    def __call__(self, msg: str) -> None:
+        print(msg, flush=True)
+
+
+def _json(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -1,0 +1,201 @@
+"""Executors: run a function over a batch of design points, locally or on a cluster.
+
+Every executor yields ``(index, result)`` pairs *as they complete*, so the caller can
+store each run the moment it finishes: a campaign killed half-way keeps what it has.
+An item whose worker raised yields the exception object instead of a result; an item
+whose worker process died is retried once, then yields :class:`WorkerDiedError`.
+
+* :class:`SerialExecutor` — in this process (debugging, tiny batches).
+* :class:`LocalExecutor` — a local process pool (``concurrent.futures``).
+* :class:`DaskExecutor` — a Dask ``distributed`` cluster: a ``LocalCluster`` on a laptop,
+  or any scheduler address (e.g. one started by dask-jobqueue on SLURM).
+* :class:`SlurmExecutor` — SLURM jobs through ``submitit`` (optional dependency).
+
+We never write our own scheduler: these are thin adapters over those libraries.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from simulators.errors import ConfigurationError
+
+
+class WorkerDiedError(RuntimeError):
+    """The process running an item died (killed, out of memory, segfault) twice."""
+
+
+class Executor(Protocol):
+    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]
+                      ) -> Iterator[tuple[int, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class SerialExecutor:
+    """Run items one after the other in this process."""
+
+    def map_unordered(self, fn, items):
+        for i, item in enumerate(items):
+            try:
+                yield i, fn(item)
+            except Exception as exc:  # handed to the caller, which records it
+                yield i, exc
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LocalExecutor(SerialExecutor):
+    """A pool of ``n_workers`` local processes (default: the CPU count)."""
+
+    def __init__(self, n_workers: int | None = None, *, max_retries: int = 1):
+        self.n_workers = int(n_workers or os.cpu_count() or 1)
+        if self.n_workers < 1:
+            raise ConfigurationError(f"n_workers must be >= 1, got {n_workers}")
+        self.max_retries = max_retries
+
+    def map_unordered(self, fn, items):
+        pending = list(range(len(items)))
+        tries = dict.fromkeys(pending, 0)
+        while pending:
+            broken: list[int] = []
+            with ProcessPoolExecutor(self.n_workers) as pool:
+                futures = {pool.submit(fn, items[i]): i for i in pending}
+                while futures:
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i = futures.pop(fut)
+                        try:
+                            yield i, fut.result()
+                        except BrokenProcessPool:
+                            broken.append(i)
+                        except Exception as exc:
+                            yield i, exc
+            pending = []
+            for i in broken:
+                tries[i] += 1
+                if tries[i] > self.max_retries:
+                    yield i, WorkerDiedError(
+                        f"the worker process died while running item {i} "
+                        f"({tries[i]} attempts); it may have run out of memory"
+                    )
+                else:
+                    pending.append(i)
+
+
+class DaskExecutor(SerialExecutor):
+    """Submit items to a Dask ``distributed`` cluster.
+
+    Parameters
+    ----------
+    address : str, optional
+        Scheduler address (``tcp://host:8786``).  Without it a ``LocalCluster`` of
+        ``n_workers`` single-threaded processes is started and closed with the executor.
+    client : distributed.Client, optional
+        An existing client to use instead (it is not closed).
+    retries : int
+        Dask retries per task when a worker dies (``KilledWorker`` after that).
+    """
+
+    def __init__(self, address: str | None = None, *, n_workers: int | None = None,
+                 client: Any = None, retries: int = 1, dashboard: bool = False):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # pragma: no cover - dask is in the 'full' extra
+            raise ConfigurationError(
+                "the Dask executor needs 'distributed': pip install 'dask[distributed]'"
+            ) from exc
+        self._own = client is None
+        self._cluster = None
+        if client is None:
+            if address is None:
+                self._cluster = LocalCluster(
+                    n_workers=int(n_workers or os.cpu_count() or 1), threads_per_worker=1,
+                    processes=True, dashboard_address=":0" if dashboard else None,
+                )
+                client = Client(self._cluster)
+            else:
+                client = Client(address)
+        self.client = client
+        self.retries = retries
+
+    def map_unordered(self, fn, items):
+        from distributed import as_completed
+
+        futures = self.client.map(fn, list(items), pure=False, retries=self.retries)
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            i = index[fut.key]
+            try:
+                yield i, fut.result()
+            except Exception as exc:
+                if type(exc).__name__ == "KilledWorker":
+                    exc = WorkerDiedError(f"the Dask worker died running item {i}: {exc}")
+                yield i, exc
+            finally:
+                fut.release()
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+
+
+class SlurmExecutor(SerialExecutor):
+    """Run each item as a SLURM job array task through ``submitit``.
+
+    ``folder`` holds submitit's logs; ``slurm`` options (partition, time in minutes,
+    cpus_per_task, mem_gb, ...) are passed to ``AutoExecutor.update_parameters``.
+    """
+
+    def __init__(self, folder: str = "outputs/slurm", **slurm: Any):
+        try:
+            import submitit
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the SLURM executor needs submitit: pip install 'twinemu[slurm]'"
+            ) from exc
+        self._ex = submitit.AutoExecutor(folder=folder)
+        if slurm:
+            self._ex.update_parameters(**slurm)
+
+    def map_unordered(self, fn, items):
+        jobs = self._ex.map_array(fn, list(items))
+        index = {id(j): i for i, j in enumerate(jobs)}
+        remaining = list(jobs)
+        import time
+
+        while remaining:
+            still = []
+            for job in remaining:
+                if job.done():
+                    try:
+                        yield index[id(job)], job.result()
+                    except Exception as exc:
+                        yield index[id(job)], exc
+                else:
+                    still.append(job)
+            remaining = still
+            if remaining:
+                time.sleep(2.0)
+
+
+def get_executor(kind: str = "local", **kwargs: Any) -> Executor:
+    """Build an executor by name: ``serial``, ``local``, ``dask`` or ``slurm``."""
+    kinds = {"serial": SerialExecutor, "local": LocalExecutor, "dask": DaskExecutor,
+             "slurm": SlurmExecutor}
+    if kind not in kinds:
+        raise ConfigurationError(f"unknown executor {kind!r}; choose one of {', '.join(kinds)}")
+    return kinds[kind](**kwargs)

@@ -1,0 +1,115 @@
+"""The result of a periodic run and the quantities derived from its waveforms.
+
+Waveforms are sampled over the last cycle at phases k/T (``simulators.base.phase_grid``).
+Units: P in Pa, Q in m^3/s, A in m^2, u in m/s, t in s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulators.errors import ConfigurationError
+
+
+@dataclass
+class Solution:
+    """Last cycle of a run at the recorded sites.
+
+    ``t`` (T,) s from 0; ``P``, ``Q``, ``A`` (nsite, T); ``sites`` [(vessel label, x
+    fraction)]; ``cycles`` run and ``converged``; ``change`` the last cycle-to-cycle RMS
+    pressure change per site, relative to its pulse pressure; ``diagnostics``: worst relative
+    junction mass residual of any step, relative mass balance error of the last cycle
+    (ΔV − ∫(Q_in − Q_out) dt)/∫Q_in dt, steps per cycle, smallest time step (s), cell updates.
+    """
+
+    t: np.ndarray
+    period: float
+    sites: list[tuple[str, float]]
+    P: np.ndarray
+    Q: np.ndarray
+    A: np.ndarray
+    cycles: int
+    converged: bool
+    change: np.ndarray
+    diagnostics: dict = field(default_factory=dict)
+    wall_time: float = 0.0
+    distances: np.ndarray | None = None   # (nsite,) path length from the inlet (m)
+
+    def site_index(self, label: str, x: float) -> int:
+        for k, (lab, fx) in enumerate(self.sites):
+            if lab == label and abs(fx - x) < 1e-9:
+                return k
+        shown = ", ".join(f"({lab!r}, {fx:g})" for lab, fx in self.sites[:12])
+        raise ConfigurationError(
+            f"site ({label!r}, {x:g}) was not recorded; recorded: {shown}"
+            f"{' ...' if len(self.sites) > 12 else ''}. Pass it in simulate(..., sites=[...]).")
+
+    def pressure(self, label: str, x: float) -> np.ndarray:
+        """Pressure (Pa) over the last cycle at ``x`` (fraction of the length) of ``label``."""
+        return self.P[self.site_index(label, x)]
+
+    def flow(self, label: str, x: float) -> np.ndarray:
+        """Volumetric flow (m^3/s) over the last cycle."""
+        return self.Q[self.site_index(label, x)]
+
+    def area(self, label: str, x: float) -> np.ndarray:
+        """Lumen area (m^2) over the last cycle."""
+        return self.A[self.site_index(label, x)]
+
+    def velocity(self, label: str, x: float) -> np.ndarray:
+        """Mean velocity u = Q/A (m/s) over the last cycle."""
+        k = self.site_index(label, x)
+        return self.Q[k] / self.A[k]
+
+    def summary(self, label: str, x: float) -> dict[str, float]:
+        """Derived scalars at a site (Pa, m^3/s): see :func:`pressure_summary`."""
+        k = self.site_index(label, x)
+        return {**pressure_summary(self.P[k]), **flow_summary(self.Q[k])}
+
+    def pwv(self, site_a: tuple[str, float], site_b: tuple[str, float]) -> float:
+        """Foot-to-foot pulse-wave velocity (m/s) between two sites (path length / delay)."""
+        if self.distances is None:
+            raise ConfigurationError("this solution has no site distances")
+        ka, kb = self.site_index(*site_a), self.site_index(*site_b)
+        return pulse_wave_velocity(self.P[ka], self.P[kb], self.period,
+                                   self.distances[kb] - self.distances[ka])
+
+
+def pressure_summary(p: np.ndarray) -> dict[str, float]:
+    """Systolic (max), diastolic (min), mean (cycle average) and pulse pressure."""
+    return {"P_sys": float(p.max()), "P_dia": float(p.min()), "P_mean": float(p.mean()),
+            "PP": float(p.max() - p.min())}
+
+
+def flow_summary(q: np.ndarray) -> dict[str, float]:
+    """Mean (cycle average) and peak flow."""
+    return {"Q_mean": float(q.mean()), "Q_max": float(q.max())}
+
+
+def foot_time(p: np.ndarray, period: float) -> float:
+    """Time of the wave foot (s) by the intersecting-tangent method on a periodic waveform.
+
+    The tangent at the steepest upstroke meets the horizontal through the minimum that
+    precedes it.
+    """
+    n = len(p)
+    dt = period / n
+    dp = (np.roll(p, -1) - np.roll(p, 1)) / (2 * dt)
+    k = int(np.argmax(dp))
+    # minimum within the half cycle before the steepest upstroke
+    idx = (k - np.arange(n // 2)) % n
+    pmin = float(p[idx].min())
+    return k * dt - (p[k] - pmin) / dp[k]
+
+
+def pulse_wave_velocity(pa: np.ndarray, pb: np.ndarray, period: float,
+                        distance: float) -> float:
+    """PWV (m/s) from the foot-to-foot delay between waveforms ``pa`` and ``pb``."""
+    delay = (foot_time(pb, period) - foot_time(pa, period)) % period
+    if delay > 0.5 * period:
+        delay -= period
+    if delay == 0.0:
+        return float("inf")
+    return distance / delay

@@ -1,0 +1,245 @@
+"""The 1D solver as a twinemu :class:`~simulators.base.Simulator`.
+
+Hydra builds it from ``conf/simulator/oned_*.yaml``::
+
+    _target_: simulators.oned.OneDSimulator
+    network: simulator/networks/boileau_cca.yaml    # absolute, or relative to conf/
+    parameters:                                     # the design space; each has a target
+      - {name: R2_scale, low: 0.7, high: 1.3, unit: "1", target: "outlets.*.R2:scale"}
+    sites:                                          # probes: name -> vessel label + x in [0,1]
+      inlet: {vessel: common_carotid_artery, x: 0.0}
+    outputs: [P_sys, P_dia, P_mean, PP, Q_mean, Q_max, P_wave, Q_wave]   # for every site
+    pwv: [{name: pwv_cca, from: inlet, to: outlet}]  # optional: foot-to-foot PWV (m/s)
+    solver: {cfl: 0.9, max_cycles: 30, min_cycles: 2, tol: 1.0e-3}      # optional
+    refine: 1.0            # optional: multiplies every vessel's cell count
+    phase_points: 100      # optional: waveform length T (phase grid k/T)
+    fidelity: 1d           # optional
+
+``target`` syntax: see :mod:`simulators.oned.targets`.  Parameter keys besides ``target``
+are those of :class:`simulators.design.Parameter`.  Output ``<quantity>_<site>``: pressures
+in Pa (P_sys, P_dia, P_mean, PP, P_wave), flows in mL/s (Q_mean, Q_max, Q_wave), area in
+mm^2 (A_wave), velocity in m/s (u_wave).  Unknown keys raise ConfigurationError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import simulators
+from simulators.base import DEFAULT_PHASE_POINTS, OutputSpec
+from simulators.design import Parameter, ParameterSpace
+from simulators.errors import ConfigurationError, SimulationError
+from simulators.oned import targets as tg
+from simulators.oned.io import load_network, to_dict
+from simulators.oned.params import Network
+from simulators.oned.record import Solution, flow_summary, pressure_summary, pulse_wave_velocity
+from simulators.oned.solver import DEFAULTS, simulate_batch, site_distances
+
+__version__ = "1.0"
+ML = 1e-6
+OVERSAMPLE = 4  # record 4 samples per phase-grid point; scalars use the finer record
+
+_QUANTITIES = {
+    "P_sys": ("Pa", "systolic (maximum) pressure"),
+    "P_dia": ("Pa", "diastolic (minimum) pressure"),
+    "P_mean": ("Pa", "cycle-mean pressure"),
+    "PP": ("Pa", "pulse pressure"),
+    "Q_mean": ("mL/s", "cycle-mean flow"),
+    "Q_max": ("mL/s", "peak flow"),
+    "P_wave": ("Pa", "pressure over one cycle"),
+    "Q_wave": ("mL/s", "flow over one cycle"),
+    "A_wave": ("mm^2", "lumen area over one cycle"),
+    "u_wave": ("m/s", "mean velocity over one cycle"),
+}
+_KEYS = {"network", "parameters", "sites", "outputs", "pwv", "solver", "refine",
+         "phase_points", "fidelity"}
+
+
+def _plain(obj: Any) -> Any:
+    """OmegaConf containers (as Hydra passes them) → plain dicts and lists."""
+    if type(obj).__module__.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+        return OmegaConf.to_container(obj, resolve=True)
+    return obj
+
+
+def resolve_network_path(path: str | Path) -> Path:
+    """An absolute path, or one relative to the repository's ``conf/`` directory."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = Path(simulators.__file__).resolve().parent.parent / "conf" / p
+    if not p.is_file():
+        raise ConfigurationError(f"network file {p} not found (relative paths are taken "
+                                 f"from the repository's conf/ directory)")
+    return p
+
+
+class OneDSimulator:
+    """1D network solver run to its periodic state; see the module docstring for keys."""
+
+    name = "oned"
+    version = __version__
+
+    def __init__(self, network: str | Path | Network, parameters: Sequence[Mapping] = (),
+                 sites: Mapping[str, Mapping] | None = None,
+                 outputs: Sequence[str] = ("P_sys", "P_dia", "P_mean", "PP", "P_wave"),
+                 pwv: Sequence[Mapping] = (), solver: Mapping[str, Any] | None = None,
+                 refine: float = 1.0, phase_points: int = DEFAULT_PHASE_POINTS,
+                 fidelity: str = "1d", **unknown: Any):
+        if unknown:
+            raise ConfigurationError(f"OneDSimulator: unknown key(s) {sorted(unknown)}; "
+                                     f"allowed: {sorted(_KEYS)}")
+        if isinstance(network, Network):
+            self.network_path = None
+            net = network
+        else:
+            self.network_path = resolve_network_path(network)
+            net = load_network(self.network_path)
+        if refine != 1.0:
+            net = net.with_resolution(float(refine))
+        self.refine = float(refine)
+        self.base = net
+        params = [dict(p) for p in _plain(parameters)]
+        self.targets: dict[str, list[tg.Target]] = {}
+        plist = []
+        for p in params:
+            if "target" not in p:
+                raise ConfigurationError(f"parameter {p.get('name')!r}: missing 'target' "
+                                         f"(e.g. 'outlets.*.R2:scale')")
+            t = p.pop("target")
+            ts = [t] if isinstance(t, str) else list(t)
+            try:
+                par = Parameter(**p)
+            except TypeError as exc:
+                raise ConfigurationError(f"parameter {p.get('name')!r}: {exc}") from exc
+            self.targets[par.name] = [tg.parse(x, net) for x in ts]
+            plist.append(par)
+        self.space = ParameterSpace(plist)
+        self.sites = self._sites(_plain(sites), net)
+        self.output_quantities = list(_plain(outputs))
+        bad = [q for q in self.output_quantities if q not in _QUANTITIES]
+        if bad:
+            raise ConfigurationError(f"outputs {bad} unknown; choose from {list(_QUANTITIES)}")
+        self.pwv = [dict(d) for d in _plain(pwv)]
+        for d in self.pwv:
+            if set(d) != {"name", "from", "to"} or d["from"] not in self.sites \
+                    or d["to"] not in self.sites:
+                raise ConfigurationError(f"pwv entry {d}: needs name, from, to (site names "
+                                         f"among {list(self.sites)})")
+        opts = dict(_plain(solver) or {})
+        unknown_opts = set(opts) - (set(DEFAULTS) - {"record_points"})
+        if unknown_opts:
+            raise ConfigurationError(f"solver: unknown option(s) {sorted(unknown_opts)}")
+        self.solver_options = {**{k: v for k, v in DEFAULTS.items() if k != "record_points"},
+                               **opts}
+        self.phase_points = int(phase_points)
+        self.fidelity = fidelity
+        self.outputs = self._output_specs()
+
+    @staticmethod
+    def _sites(sites: Mapping | None, net: Network) -> dict[str, tuple[str, float]]:
+        if not sites:
+            raise ConfigurationError("OneDSimulator: give 'sites' (name: {vessel, x})")
+        out = {}
+        for name, d in sites.items():
+            if not isinstance(d, Mapping) or set(d) != {"vessel", "x"}:
+                raise ConfigurationError(f"site {name!r}: expected {{vessel: label, x: 0..1}}")
+            net.vessel(str(d["vessel"]))
+            x = float(d["x"])
+            if not 0.0 <= x <= 1.0:
+                raise ConfigurationError(f"site {name!r}: x={x} must be in [0, 1]")
+            out[str(name)] = (str(d["vessel"]), x)
+        return out
+
+    def _output_specs(self) -> list[OutputSpec]:
+        specs = []
+        for site, (lab, x) in self.sites.items():
+            for q in self.output_quantities:
+                unit, desc = _QUANTITIES[q]
+                shape = (self.phase_points,) if q.endswith("_wave") else ()
+                specs.append(OutputSpec(f"{q}_{site}", unit, shape,
+                                        f"{desc} at {lab} x={x:g}"))
+        for d in self.pwv:
+            specs.append(OutputSpec(d["name"], "m/s", (), f"foot-to-foot PWV {d['from']} → "
+                                                           f"{d['to']}"))
+        return specs
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able description (hashed into each run's provenance)."""
+        return {
+            "simulator": self.name, "version": self.version, "fidelity": self.fidelity,
+            "network_path": str(self.network_path) if self.network_path else None,
+            "network": to_dict(self.base),
+            "space": self.space.to_dict(),
+            "targets": {k: [str(t) for t in v] for k, v in self.targets.items()},
+            "sites": {k: list(v) for k, v in self.sites.items()},
+            "outputs": [o.to_dict() for o in self.outputs], "pwv": self.pwv,
+            "solver": self.solver_options, "refine": self.refine,
+            "phase_points": self.phase_points,
+        }
+
+    def network_for(self, params: Mapping[str, float]) -> Network:
+        """The network with ``params`` applied (checked against the space)."""
+        self.space.check(params)
+        return tg.apply(self.base, tg.assignments(self.targets, params))
+
+    def __call__(self, params: Mapping[str, float]) -> dict[str, np.ndarray]:
+        out = self.run_batch([params])[0]
+        if isinstance(out, SimulationError):
+            raise out
+        return out
+
+    def run_batch(self, points: Sequence[Mapping[str, float]]
+                  ) -> list[dict[str, np.ndarray] | SimulationError]:
+        """Run many parameter sets in one compiled call; failures come back as errors."""
+        points = [dict(p) for p in points]
+        nets = [self.network_for(p) for p in points]
+        sols = simulate_batch(nets, sites=list(self.sites.values()), params=points,
+                              record_points=self.phase_points * OVERSAMPLE,
+                              **self.solver_options)
+        res: list[dict[str, np.ndarray] | SimulationError] = []
+        for p, s, net in zip(points, sols, nets, strict=True):
+            if isinstance(s, SimulationError):
+                res.append(s)
+            elif not s.converged:
+                res.append(SimulationError(
+                    f"no periodic state after {s.cycles} cycles (largest cycle-to-cycle "
+                    f"change {np.nanmax(s.change):.3g} of pulse pressure > tol "
+                    f"{self.solver_options['tol']:g})", p))
+            else:
+                res.append(self._outputs(s, net))
+        return res
+
+    def _outputs(self, s: Solution, net: Network) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for k, site in enumerate(self.sites):
+            p, q, a = s.P[k], s.Q[k], s.A[k]
+            vals = {**pressure_summary(p), **flow_summary(q / ML)}
+            for name in self.output_quantities:
+                key = f"{name}_{site}"
+                if name == "P_wave":
+                    out[key] = p[::OVERSAMPLE].copy()
+                elif name == "Q_wave":
+                    out[key] = q[::OVERSAMPLE] / ML
+                elif name == "A_wave":
+                    out[key] = a[::OVERSAMPLE] * 1e6
+                elif name == "u_wave":
+                    out[key] = q[::OVERSAMPLE] / a[::OVERSAMPLE]
+                else:
+                    out[key] = np.float64(vals[name])
+        if self.pwv:
+            names = list(self.sites)
+            dist = site_distances(net, list(self.sites.values()))
+            for d in self.pwv:
+                ka, kb = names.index(d["from"]), names.index(d["to"])
+                out[d["name"]] = np.float64(pulse_wave_velocity(
+                    s.P[ka], s.P[kb], s.period, dist[kb] - dist[ka]))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"OneDSimulator(network={self.base.name!r}, inputs={self.space.names}, "
+                f"outputs={len(self.outputs)})")
