@@ -375,9 +375,11 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         raise QoIError(f"pressure {spec.pressure!r} must be a point field")
     u_ = spec.units
     times = np.asarray(source.times(), float)
-    if source.time_unit not in ("s",):
-        raise QoIError(f"{source.path.name}: times are in {source.time_unit or 'unknown'} "
-                       f"units; give the time step (units.dt) so they can be converted to s")
+    if source.time_unit == "":  # as written by the solver: in the source's time unit
+        times = times * u_.time_factor
+    elif source.time_unit != "s":
+        raise QoIError(f"{source.path.name}: times are in {source.time_unit!r}; give the "
+                       f"time step (units.dt) so they can be converted to seconds")
     steps = list(range(len(times))) if spec.steps is None else list(spec.steps)
     times = times[steps]
     mesh = prepare_mesh(source, spec)

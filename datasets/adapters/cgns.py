@@ -75,6 +75,7 @@ class CgnsSource(RunSource):
     """One unstructured zone of a CGNS/HDF5 file."""
 
     format = NAME
+    time_unit = ""  # times as written (the file states no unit)
 
     def __init__(self, path: str | os.PathLike, *, base: str | None = None,
                  zone: str | None = None) -> None:

@@ -85,6 +85,7 @@ class FluentSource(RunSource):
     """Boundary face zones of a Fluent CFF case with their face data."""
 
     format = NAME
+    time_unit = ""  # times as written (the file states no unit)
 
     def __init__(self, path: str | os.PathLike, *, data: str | os.PathLike | None = None
                  ) -> None:

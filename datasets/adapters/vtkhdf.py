@@ -52,6 +52,7 @@ class VtkHdfSource(RunSource):
     """A VTKHDF UnstructuredGrid or PolyData, lazily read one step at a time."""
 
     format = NAME
+    time_unit = ""  # times as written (the file states no unit)
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__(path)

@@ -191,6 +191,7 @@ class XdmfSource(RunSource):
     """An XDMF3 time series (or a single grid) read lazily."""
 
     format = NAME
+    time_unit = ""  # times as written (the file states no unit)
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__(path)

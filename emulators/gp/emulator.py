@@ -113,7 +113,8 @@ class GaussianProcess(Emulator):
         self._x_train = x
         # Predictions use the closed-form posterior on these arrays: the very computation
         # the twin runtime does, so an exported file predicts exactly what this object does.
-        self._arrays = self._posterior_arrays()
+        self._arrays = {k: np.ascontiguousarray(v, dtype=np.float64)
+                        for k, v in self._posterior_arrays().items()}
         self._predictor = GPPredictor({"model": {"kernel": self.kernel}}, self._arrays)
 
     def _predict(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

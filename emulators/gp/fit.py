@@ -16,9 +16,10 @@ import torch
 class FitReport:
     """Outcome of :func:`fit_mll`.
 
-    ``status`` is ``"converged"`` (change in loss below ``tol``), ``"max_iter"`` or
-    ``"failed"`` (non-finite loss); ``loss`` is the final negative MLL per data point,
-    one value per output.
+    ``status`` is ``"converged"`` (change in loss below ``tol``), ``"max_iter"``,
+    ``"stopped"`` (a step broke down; the last finite point was kept) or ``"failed"``
+    (no finite loss at all); ``loss`` is the final negative MLL per data point, one value
+    per output.
     """
 
     status: str
@@ -32,38 +33,69 @@ class FitReport:
 
 
 def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 200,
-            tol: float = 1e-9) -> FitReport:
-    """Maximise ``mll`` over its model's hyperparameters (L-BFGS, strong Wolfe)."""
+            tol: float = 1e-9, chunk: int = 25) -> FitReport:
+    """Maximise ``mll`` over its model's hyperparameters (L-BFGS, strong Wolfe).
+
+    L-BFGS runs in chunks of ``chunk`` iterations; after each, the loss is checked.  If a
+    step breaks down (a failed Cholesky factor, a non-finite loss), the parameters go
+    back to the last finite point and the fit stops there with status ``"stopped"``:
+    a usable fit is never thrown away for a bad line-search trial.
+    """
     model = mll.model
     model.train()
     mll.likelihood.train()
     x, y = model.train_inputs[0], model.train_targets
     params = [p for p in mll.parameters() if p.requires_grad]
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, tolerance_grad=1e-9,
-                            tolerance_change=tol, history_size=20,
-                            line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = -mll(model(x), y).sum()
-        if torch.isfinite(loss):
-            loss.backward()
-        return loss
+    def loss_per_output() -> torch.Tensor:
+        with torch.no_grad():
+            return (-mll(model(x), y)).reshape(-1)
+
+    def snapshot() -> list[torch.Tensor]:
+        return [p.detach().clone() for p in params]
+
+    def restore(saved: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for p, s in zip(params, saved, strict=True):
+                p.copy_(s)
 
     try:
-        opt.step(closure)
-    except (RuntimeError, ValueError) as exc:  # Cholesky failure, NaN in line search
-        return FitReport("failed", _n_iter(opt), [float("nan")], message=str(exc))
-    with torch.no_grad():
-        per_output = -mll(model(x), y)
-    per_output = per_output.reshape(-1)
-    n_iter = _n_iter(opt)
-    if not torch.isfinite(per_output).all():
-        return FitReport("failed", n_iter, per_output.tolist(), message="non-finite loss")
-    status = "converged" if n_iter < max_iter else "max_iter"
-    return FitReport(status, n_iter, per_output.tolist())
+        last = loss_per_output()
+    except (RuntimeError, ValueError) as exc:
+        return FitReport("failed", 0, [float("nan")], message=str(exc))
+    if not torch.isfinite(last).all():
+        return FitReport("failed", 0, last.tolist(), message="non-finite loss at the start")
+    good = snapshot()
+    done, status, message = 0, "max_iter", ""
+    while done < max_iter:
+        n = min(chunk, max_iter - done)
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, tolerance_grad=1e-9,
+                                tolerance_change=tol, history_size=20,
+                                line_search_fn="strong_wolfe")
 
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = -mll(model(x), y).sum()
+            if torch.isfinite(loss):
+                loss.backward()
+            return loss
 
-def _n_iter(opt: torch.optim.LBFGS) -> int:
-    state = opt.state[opt._params[0]]
-    return int(state.get("n_iter", 0))
+        try:
+            opt.step(closure)
+            now = loss_per_output()
+        except (RuntimeError, ValueError) as exc:  # Cholesky failure inside a trial step
+            restore(good)
+            status, message = "stopped", f"stopped at the last finite point: {exc}"
+            break
+        if not torch.isfinite(now).all():
+            restore(good)
+            status, message = "stopped", "stopped at the last finite point: non-finite loss"
+            break
+        used = int(opt.state[opt._params[0]].get("n_iter", n))
+        done += used
+        change = float((last.sum() - now.sum()).abs())
+        last, good = now, snapshot()
+        if used < n or change <= tol * max(1.0, float(now.sum().abs())):
+            status = "converged"
+            break
+    return FitReport(status, done, last.tolist(), message)

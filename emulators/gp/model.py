@@ -18,17 +18,28 @@ import torch
 KERNELS = ("matern52", "matern32", "rbf")
 
 
+#: Hyperparameter ranges on unit-cube inputs and standardised outputs.  Lengthscales
+#: from 1% to 100× the input range and signal variances from 1e-4 to 1e4 cover every
+#: useful fit and keep L-BFGS out of regions where the Cholesky factor breaks down.
+LENGTHSCALE_RANGE = (1e-2, 1e2)
+OUTPUTSCALE_RANGE = (1e-4, 1e4)
+
+
 def make_kernel(kind: str, d: int, m: int) -> gpytorch.kernels.Kernel:
     batch = torch.Size([m])
+    ls = gpytorch.constraints.Interval(*LENGTHSCALE_RANGE)
+    common = {"ard_num_dims": d, "batch_shape": batch, "lengthscale_constraint": ls}
     if kind == "matern52":
-        base = gpytorch.kernels.MaternKernel(nu=2.5, ard_num_dims=d, batch_shape=batch)
+        base = gpytorch.kernels.MaternKernel(nu=2.5, **common)
     elif kind == "matern32":
-        base = gpytorch.kernels.MaternKernel(nu=1.5, ard_num_dims=d, batch_shape=batch)
+        base = gpytorch.kernels.MaternKernel(nu=1.5, **common)
     elif kind == "rbf":
-        base = gpytorch.kernels.RBFKernel(ard_num_dims=d, batch_shape=batch)
+        base = gpytorch.kernels.RBFKernel(**common)
     else:
         raise ValueError(f"unknown kernel {kind!r}; choose one of {', '.join(KERNELS)}")
-    return gpytorch.kernels.ScaleKernel(base, batch_shape=batch)
+    return gpytorch.kernels.ScaleKernel(
+        base, batch_shape=batch,
+        outputscale_constraint=gpytorch.constraints.Interval(*OUTPUTSCALE_RANGE))
 
 
 class BatchIndependentGP(gpytorch.models.ExactGP):
@@ -49,5 +60,5 @@ def make_likelihood(m: int, noise_floor: float) -> gpytorch.likelihoods.Gaussian
     """Gaussian likelihood with a noise floor (on standardised outputs)."""
     return gpytorch.likelihoods.GaussianLikelihood(
         batch_shape=torch.Size([m]),
-        noise_constraint=gpytorch.constraints.GreaterThan(noise_floor),
+        noise_constraint=gpytorch.constraints.Interval(noise_floor, 10.0),
     )

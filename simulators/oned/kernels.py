@@ -257,8 +257,8 @@ def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, p
                min_cycles, tol, rec, err, diag, info):
     """Run cycles from the state (a, q, pc) until the periodic state; keep the last cycle.
 
-    Convergence: at every probe, RMS over the cycle of P − P_previous ≤ tol · (max P −
-    min P).  ``rec`` (nprobe, 3, nrec) holds the last cycle; ``err`` the last RMS change
+    Convergence: at every probe, RMS over the cycle of P − P_previous ≤ tol · max(max P −
+    min P, 1 Pa) (the 1 Pa floor makes steady flows converge).  ``rec`` (nprobe, 3, nrec) holds the last cycle; ``err`` the last RMS change
     per probe (relative to the pulse pressure); ``info[0]`` the number of cycles run.
     Returns a status code (0 converged, 1 not converged, ≥ 2 failure).
     """
@@ -307,7 +307,7 @@ def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, p
                     pmin = min(pmin, x)
                     s += (x - prev[p, 0, k]) ** 2
                 rms = math.sqrt(s / nrec)
-                err[p] = rms / max(pmax - pmin, 1e-12)
+                err[p] = rms / max(pmax - pmin, 1.0)  # floor 1 Pa: steady flows
                 if err[p] > tol:
                     done = False
             if done and cyc + 1 >= min_cycles:

@@ -1,0 +1,29 @@
+"""The contract every emulator honours (STYLE §12): one suite, run on each emulator.
+
+Add a factory to ``FACTORIES`` when a new emulator kind lands (multi-fidelity GP, neural
+ensemble...) and it gets the same checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulators.design import Parameter, ParameterSpace
+
+SPACE = ParameterSpace([Parameter("a", 0.0, 1.0, unit="m"),
+                        Parameter("b", 1.0, 10.0, unit="Pa", dist="loguniform")])
+
+
+def smooth_function(X: np.ndarray) -> np.ndarray:
+    """A smooth two-input test function with a log-scale input."""
+    return np.sin(3.0 * X[:, 0]) + 0.5 * np.log(X[:, 1]) + 0.3 * X[:, 0] * np.log(X[:, 1])
+
+
+def waveform(X: np.ndarray, T: int = 40) -> np.ndarray:
+    phase = np.arange(T) / T
+    return (1 + X[:, :1]) * np.sin(2 * np.pi * phase)[None] + np.log(X[:, 1:2]) * phase[None]
+
+
+def training_data(n: int = 40, seed: int = 1):
+    X = SPACE.sample(n, method="lhs", seed=seed)
+    return X, {"y": smooth_function(X), "w": waveform(X)}

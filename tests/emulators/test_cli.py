@@ -1,0 +1,97 @@
+"""The `twinemu` command end to end (real subprocesses, a small config)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def twinemu(*args, cwd=REPO, timeout=600):
+    return subprocess.run([sys.executable, "-m", "emulators.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    res = twinemu("run", "experiment=quick", "progress=false", f"archive={tmp / 'a.h5'}",
+                  f"hydra.run.dir={tmp / 'run'}")
+    return tmp, res
+
+
+def test_run_writes_report_emulator_and_metrics(quick_run):
+    tmp, res = quick_run
+    assert res.returncode == 0, res.stdout + res.stderr
+    run = tmp / "run"
+    for name in ("report.md", "metrics.json", "emulator.safetensors", "parity.png",
+                 "sobol.png", "waveforms.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["passed"] is True
+    assert metrics["validation"]["outputs"]["p_mean"]["r2"] > 0.99
+    assert str(run / "report.md") in res.stdout
+    report = (run / "report.md").read_text()
+    assert "Held-out validation" in report and "![" in report
+
+
+def test_info_prints_the_card(quick_run):
+    tmp, _ = quick_run
+    res = twinemu("info", str(tmp / "run" / "emulator.safetensors"))
+    assert res.returncode == 0, res.stderr
+    assert "R_p" in res.stdout and "p_wave" in res.stdout and "R²" in res.stdout
+    res = twinemu("info", "--json", str(tmp / "run" / "emulator.safetensors"))
+    assert json.loads(res.stdout)["kind"] == "gp"
+
+
+def test_predict_and_out_of_domain(quick_run):
+    tmp, _ = quick_run
+    f = str(tmp / "run" / "emulator.safetensors")
+    res = twinemu("predict", f, "R_p=1.1e8", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
+    assert res.returncode == 0, res.stderr
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("p_mean"))
+    # mean pressure ≈ (Zc + R_p) Q̄ = 1.16e8 · 75e-6 · 70/60 Pa
+    assert float(line.split()[1]) == pytest.approx(1.16e8 * 75e-6 * 70 / 60, rel=0.01)
+    res = twinemu("predict", f, "R_p=9e8", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
+    assert res.returncode == 1 and "OutOfDomainError: R_p=9e+08 outside" in res.stderr
+
+
+def test_check_gate_passes_and_fails(quick_run):
+    tmp, _ = quick_run
+    f, a = str(tmp / "run" / "emulator.safetensors"), str(tmp / "a.h5")
+    ok = twinemu("check", f, "--archive", a, "--runs", "test-", "--r2-min", "0.95",
+                 "--coverage-min", "0.5")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "passed" in ok.stdout
+    bad = twinemu("check", f, "--archive", a, "--runs", "test-", "--nrmse-max", "1e-9")
+    assert bad.returncode == 1 and "FAILED" in bad.stdout
+
+
+def test_help_teaches_and_bad_config_is_a_clear_error(tmp_path):
+    res = twinemu("--help")
+    assert res.returncode == 0
+    for word in ("run", "info", "check", "ingest", "--multirun", "examples"):
+        assert word in res.stdout
+    res = twinemu("run", "design.n_trian=5", f"hydra.run.dir={tmp_path}")
+    assert res.returncode != 0
+    assert "n_trian" in res.stdout + res.stderr
+
+
+def test_multirun_sweeps_kernels(tmp_path):
+    res = twinemu("run", "--multirun", "experiment=quick", "progress=false",
+                  "emulator.kernel=matern52,rbf", "sensitivity.enabled=false",
+                  f"archive={tmp_path / 'a.h5'}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert res.returncode == 0, res.stdout + res.stderr
+    kernels = []
+    for job in ("0", "1"):
+        card = json.loads(twinemu("info", "--json",
+                                  str(tmp_path / "sweep" / job / "emulator.safetensors")).stdout)
+        kernels.append(card["model"]["kernel"])
+    assert kernels == ["matern52", "rbf"]
+    # the second job reused the first job's simulations
+    assert "16 already in the archive" in res.stdout

@@ -1,0 +1,66 @@
+"""Every config in conf/ composes and validates; YAML cannot name foreign code."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from emulators.errors import ConfigError
+from emulators.experiment import (
+    TOP_LEVEL_KEYS,
+    DesignConfig,
+    SensitivityConfig,
+    ValidationConfig,
+    _schema,
+    check_targets,
+    instantiate,
+    run_experiment,
+)
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+SIMULATORS = sorted(p.stem for p in (CONF / "simulator").glob("*.yaml"))
+
+
+def _compose(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(name):
+    cfg = OmegaConf.to_container(_compose(f"experiment={name}"), resolve=True)
+    assert set(cfg) <= TOP_LEVEL_KEYS
+    check_targets(cfg)
+    _schema(DesignConfig, cfg["design"], "design")
+    _schema(ValidationConfig, cfg["validation"], "validation")
+    _schema(SensitivityConfig, cfg["sensitivity"], "sensitivity")
+
+
+@pytest.mark.parametrize("name", SIMULATORS)
+def test_every_simulator_config_instantiates(name):
+    cfg = OmegaConf.to_container(_compose(f"simulator={name}"), resolve=True)
+    sim = instantiate(cfg["simulator"], "simulator")
+    assert len(sim.space) >= 1 and sim.outputs
+    assert isinstance(sim.config(), dict)
+
+
+def test_foreign_targets_are_refused(tmp_path):
+    cfg = OmegaConf.to_container(_compose("experiment=quick"), resolve=True)
+    cfg["executor"] = {"_target_": "os.system", "command": "echo hacked"}
+    with pytest.raises(ConfigError, match="'os.system' at 'executor' is not allowed"):
+        run_experiment(cfg, tmp_path)
+
+
+def test_unknown_and_missing_keys_are_errors(tmp_path):
+    cfg = OmegaConf.to_container(_compose("experiment=quick"), resolve=True)
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['n_trian'\] in 'design'"):
+        run_experiment({**cfg, "design": {**cfg["design"], "n_trian": 3}}, tmp_path)
+    with pytest.raises(ConfigError, match="unknown top-level"):
+        run_experiment({**cfg, "emulater": {}}, tmp_path)
+    with pytest.raises(ConfigError, match="'design' is incomplete"):
+        run_experiment({**cfg, "design": {"n_train": 4}}, tmp_path)
+    bad_sim = {**cfg["simulator"], "colour": "red"}
+    with pytest.raises(ConfigError, match="colour"):
+        run_experiment({**cfg, "simulator": bad_sim}, tmp_path)
