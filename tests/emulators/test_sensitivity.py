@@ -60,3 +60,13 @@ def test_bad_arguments():
         sobol(ishigami, space, conf_level=95)
     with pytest.raises(TypeError, match="predict"):
         sobol(42, space)
+
+
+def test_a_large_output_offset_changes_nothing():
+    # Pressures in Pa have a mean far above their spread: the indices and their intervals
+    # must not depend on that offset (the outputs are centred before estimation).
+    space = IshigamiSimulator().space
+    base = sobol(ishigami, space, n=2048, seed=5, n_boot=100)
+    shifted = sobol(lambda X: ishigami(X) + 1e5, space, n=2048, seed=5, n_boot=100)
+    np.testing.assert_allclose(shifted.S1, base.S1, atol=1e-6)
+    np.testing.assert_allclose(shifted.S1_conf, base.S1_conf, atol=1e-6)
