@@ -110,7 +110,8 @@ class Archive:
         self.path = path
         self._f = handle
         self.space = ParameterSpace.from_dict(json.loads(handle["meta"].attrs["space"]))
-        self.outputs = [OutputSpec.from_dict(d) for d in json.loads(handle["meta"].attrs["outputs"])]
+        specs = json.loads(handle["meta"].attrs["outputs"])
+        self.outputs = [OutputSpec.from_dict(d) for d in specs]
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod

@@ -17,9 +17,11 @@ Manifest (YAML)
     qois:
       velocity: u                    # field names in the source
       pressure: p
+      displacement: d                # optional (FSI): points move by d at each step
       inlet: inlet                   # boundary names (or integer tags)
       outlets: [outlet0, outlet1]
       wall: wall                     # WSS metrics on this boundary (P1 tetrahedra)
+      regions: {sinus: 4}            # optional: wall subsets with their own statistics
       caps_from: artery_info.json    # VaMPy: tag untagged caps from their centres
       phase_points: 100              # waveforms resampled to k/n, k = 0..n-1
       period: 0.951                  # s (default: span + one step)
@@ -53,6 +55,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import multiprocessing
 import os
 import time
 from collections.abc import Mapping
@@ -69,9 +72,9 @@ from datasets.qoi import QoISpec, SourceUnits, compute_qois
 from simulators.base import OutputSpec
 from simulators.design import ParameterSpace
 
-_QOI_KEYS = {"velocity", "pressure", "inlet", "outlets", "wall", "caps", "cap_tags",
-             "caps_from", "wss", "low_wss_threshold", "percentiles", "phase_points", "period",
-             "units", "flow_unit", "pressure_unit", "steps"}
+_QOI_KEYS = {"velocity", "pressure", "displacement", "inlet", "outlets", "wall", "regions",
+             "caps", "cap_tags", "caps_from", "wss", "low_wss_threshold", "percentiles",
+             "phase_points", "period", "units", "flow_unit", "pressure_unit", "steps"}
 _UNIT_KEYS = {"length", "time", "pressure", "density", "viscosity", "dt"}
 _RUN_KEYS = {"id", "inputs", "source", "format", "fidelity", "options"}
 
@@ -249,6 +252,8 @@ def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None =
         q["phase_points"] = phase_points
     if "outlets" in q:
         q["outlets"] = list(q["outlets"])
+    if isinstance(q.get("wall"), tuple):
+        q["wall"] = list(q["wall"])
     try:
         return QoISpec(units=su, **q)
     except (TypeError, QoIError) as exc:
@@ -313,8 +318,12 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
         prov["wall_time"] = time.perf_counter() - t0
         return {"id": run.id, "status": "ok", "reason": "", "outputs": outputs,
                 "provenance": prov}
-    except (AdapterError, QoIError, ManifestError, KeyError, ValueError, OSError,
-            IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed run with its reason
+        # Expected: AdapterError (unreadable/odd file), QoIError (NaN, missing boundary),
+        # OSError.  Anything else is a twinemu bug met on this file: it is still recorded
+        # (type and message) so the campaign goes on, and the reason says to report it.
+        expected = (AdapterError, QoIError, ManifestError, KeyError, ValueError, OSError,
+                    IndexError)
         prov["wall_time"] = time.perf_counter() - t0
         if not prov["source_sha256"]:
             try:
@@ -323,6 +332,8 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
             except (OSError, IndexError, ValueError):
                 pass
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        if not isinstance(exc, expected):
+            msg = f"{msg} (unexpected error inside twinemu; please report it with the file)"
         return {"id": run.id, "status": "failed", "reason": f"{type(exc).__name__}: {msg}",
                 "outputs": {}, "provenance": prov}
 
@@ -412,7 +423,9 @@ def _run_all(args: list[tuple], workers: int):
         for a in args:
             yield process_run(*a)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn: workers start clean, not as forks of a process holding the archive open
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(process_run, *a) for a in args]
         for fut in as_completed(futures):
             yield fut.result()

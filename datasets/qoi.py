@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets.adapters.base import Mesh, RunSource
+from datasets.adapters.base import Mesh, RunSource, match_rows
 from datasets.errors import QoIError
 from datasets.mesh import boundary_triangles, facet_owner, tag_caps, triangle_geometry
 
@@ -127,6 +127,13 @@ def velocity_gradient(points: np.ndarray, tets: np.ndarray, velocity: np.ndarray
     x, u = points[tets], velocity[tets]
     D = x[:, 1:] - x[:, :1]
     dU = u[:, 1:] - u[:, :1]
+    vol6 = np.abs(np.linalg.det(D))
+    scale = np.linalg.norm(D, axis=(1, 2)) ** 3
+    flat = vol6 <= 1e-12 * scale
+    if flat.any():
+        raise QoIError(f"{int(flat.sum())} degenerate (zero-volume) tetrahedra next to the "
+                       f"wall, e.g. cells {np.flatnonzero(flat)[:5].tolist()}; the gradient "
+                       f"there is undefined -- repair the mesh")
     return np.transpose(np.linalg.solve(D, dU), (0, 2, 1))
 
 
@@ -150,6 +157,13 @@ class WallOperator:
         if np.any(self.owner < 0):
             raise QoIError("wall facets must be faces of the tetrahedra")
         self.area, self.normal, _ = triangle_geometry(self.points, self.tris)
+
+    def moved(self, points: np.ndarray) -> WallOperator:
+        """The same wall on moved points (same topology); keeps the facet owners."""
+        new = object.__new__(WallOperator)
+        new.points, new.tets, new.tris, new.owner = points, self.tets, self.tris, self.owner
+        new.area, new.normal, _ = triangle_geometry(points, self.tris)
+        return new
 
     def wss(self, velocity: np.ndarray, mu: float) -> np.ndarray:
         """Wall shear stress vector per wall facet ``(m, 3)``, Pa (velocity in m/s).
@@ -280,9 +294,12 @@ class QoISpec:
 
     velocity: str = "u"
     pressure: str | None = "p"
+    displacement: str | None = None  # FSI (turtleFSI): mesh points + d at each step
     inlet: str | int | None = "inlet"
     outlets: list[str | int] = field(default_factory=list)
-    wall: str | int | None = "wall"
+    wall: str | int | list[str | int] | None = "wall"
+    #: named wall regions (subsets of the wall boundaries) with their own statistics
+    regions: dict[str, str | int | list[str | int]] = field(default_factory=dict)
     caps: dict[str, list[float]] = field(default_factory=dict)
     cap_tags: dict[str, int] = field(default_factory=dict)
     wss: bool = True
@@ -331,6 +348,11 @@ class QoISpec:
                     ("ECAP_mean", "1/Pa", (), "area-mean endothelial cell activation potential"),
                     ("LSA_fraction", "1", (),
                      f"wall area fraction with TAWSS < {self.low_wss_threshold:g} Pa")]
+            for r in self.regions:
+                k = label(r)
+                out += [(f"TAWSS_mean_{k}", "Pa", (), f"area-mean TAWSS on region {r}"),
+                        (f"OSI_mean_{k}", "1", (), f"area-mean OSI on region {r}"),
+                        (f"LSA_fraction_{k}", "1", (), f"low-shear area fraction of {r}")]
         return out
 
 
@@ -362,11 +384,13 @@ def _checked(source: RunSource, name: str, step: int, n_comp: int | None = None)
 def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
     """Reduce a run to the outputs of ``spec.outputs()`` (plus ``_times`` and ``_extra``).
 
-    Reads one step of velocity and pressure at a time.  Raises :class:`QoIError` for a
+    Reads one step of velocity and pressure at a time.  On a moving mesh the coordinates
+    of each step are used (fixed topology); regional WSS statistics are weighted by the
+    first step's facet areas.  Raises :class:`QoIError` for a
     missing field or boundary, NaNs, or a mesh without tetrahedra where WSS is asked for.
     """
     fields = source.fields()
-    for name in (spec.velocity, spec.pressure):
+    for name in (spec.velocity, spec.pressure, spec.displacement):
         if name and name not in fields:
             raise QoIError(f"{source.path.name}: no field {name!r}; it has {sorted(fields)}")
     if fields[spec.velocity].association != "point":
@@ -397,25 +421,45 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         if tets is None:
             raise QoIError("wall shear stress needs P1 tetrahedra; this mesh has "
                            f"{sorted(mesh.cells)}")
+        walls = spec.wall if isinstance(spec.wall, list) else [spec.wall]
         try:
-            wtris = boundary_triangles(mesh, spec.wall)
+            parts = [boundary_triangles(mesh, w) for w in walls]
+            region_tris = {r: [boundary_triangles(mesh, b) for b in
+                               (v if isinstance(v, list) else [v])]
+                           for r, v in spec.regions.items()}
         except KeyError as exc:
             raise QoIError(str(exc.args[0])) from exc
+        wtris = np.concatenate(parts)
+        region_index = {}
+        for r, rt in region_tris.items():
+            idx = match_rows(np.concatenate(rt), wtris)
+            if np.any(idx < 0):
+                raise QoIError(f"region {r!r} is not part of the wall {walls}")
+            region_index[r] = idx
         wall_op = WallOperator(pts, tets, wtris)
         acc = WSSAccumulator(len(wtris))
         weights = time_weights(times, spec.period)
+    moving = bool(source.moving_mesh) or spec.displacement is not None
+    step_pts, step_wall = pts, wall_op
     for k, step in enumerate(steps):
-        if source.moving_mesh and k > 0:
-            raise QoIError("QoIs on moving meshes are not supported yet")
+        if moving:  # moving mesh (FSI, ALE): same topology, new coordinates at each step
+            moved = source.mesh(step).points
+            if spec.displacement is not None:  # x = X + d(t), d in the length unit
+                moved = moved + _checked(source, spec.displacement, step, 3)
+            if moved.shape != mesh.points.shape:
+                raise QoIError(f"the mesh at step {step} has {len(moved)} points, step 0 has "
+                               f"{len(mesh.points)}: changing topology is not supported")
+            step_pts = moved * u_.length_factor
+            step_wall = wall_op.moved(step_pts) if wall_op is not None else None
         u = _checked(source, spec.velocity, step, 3) * u_.velocity_factor
         p = (_checked(source, spec.pressure, step) * u_.pressure_factor
              if spec.pressure else None)
         for b, t in tris.items():
-            flow[b][k] = surface_flow(pts, t, u)
+            flow[b][k] = surface_flow(step_pts, t, u)
             if p is not None:
-                pres[b][k] = surface_mean(pts, t, p)
-        if wall_op is not None:
-            acc.add(wall_op.wss(u, u_.viscosity), weights[k])
+                pres[b][k] = surface_mean(step_pts, t, p)
+        if step_wall is not None:
+            acc.add(step_wall.wss(u, u_.viscosity), weights[k])
     fq = _FLOW[spec.flow_unit]
     fp = _PRESSURE[spec.pressure_unit]
     w = time_weights(times, spec.period)
@@ -451,6 +495,14 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         out["OSI_max"] = float(np.max(idx["osi"]))
         out["RRT_mean"] = regional_stats(idx["rrt"], area, percentiles=())["mean"]
         out["ECAP_mean"] = regional_stats(idx["ecap"], area, percentiles=())["mean"]
+        for r, sel in region_index.items():
+            k = label(r)
+            rs = regional_stats(idx["tawss"][sel], area[sel], percentiles=(),
+                                low_threshold=spec.low_wss_threshold)
+            out[f"TAWSS_mean_{k}"] = rs["mean"]
+            out[f"LSA_fraction_{k}"] = rs["low_fraction"]
+            out[f"OSI_mean_{k}"] = regional_stats(idx["osi"][sel], area[sel], percentiles=())[
+                "mean"]
         extra["wall"] = {**idx, "area": area}
     out["_times"] = times
     out["_extra"] = extra

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # One class for "outside the domain" across twinemu (simulators.errors is stdlib-only).
 from simulators.errors import OutOfDomainError  # noqa: E402,F401
 

@@ -79,7 +79,8 @@ class OutputTransform:
                 elif isinstance(pca, int) and pca >= 1:
                     k = pca
                 else:
-                    raise ValueError(f"pca must be a fraction in (0, 1) or a count >= 1, got {pca!r}")
+                    raise ValueError(
+                        f"pca must be a fraction in (0, 1) or a count >= 1, got {pca!r}")
                 k = min(k, len(s))
                 block.basis, block.center = vt[:k], center
                 z = (y2 - center) @ vt[:k].T

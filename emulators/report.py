@@ -99,8 +99,8 @@ def sobol_plot(result: SobolResult, path: Path) -> Path:
     outs = result.outputs or [f"output {i}" for i in range(len(S1))]
     cols = min(3, len(outs))
     rows = int(np.ceil(len(outs) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 0.45 * len(result.names) * rows + 1.8),
-                             squeeze=False)
+    height = 0.45 * len(result.names) * rows + 1.8
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, height), squeeze=False)
     y = np.arange(len(result.names))
     for i, (ax, name) in enumerate(zip(axes.flat, outs, strict=False)):
         ax.barh(y - 0.2, S1[i], 0.4, xerr=e1[:, i], label="first order S1", color="tab:blue",

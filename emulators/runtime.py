@@ -118,8 +118,12 @@ def read_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.nda
 def kernel_matrix(kind: str, U1: np.ndarray, U2: np.ndarray, lengthscale: np.ndarray,
                   outputscale: np.ndarray) -> np.ndarray:
     """Covariances ``(m, n1, n2)`` between unit-cube points for ``m`` outputs."""
-    diff = (U1[None, :, None, :] - U2[None, None, :, :]) / lengthscale[:, None, None, :]
-    r2 = np.einsum("mijd,mijd->mij", diff, diff)
+    # r² = |a|² + |b|² − 2 a·b on lengthscale-scaled inputs: one matmul per output.
+    A = U1[None, :, :] / lengthscale[:, None, :]
+    B = U2[None, :, :] / lengthscale[:, None, :]
+    r2 = (np.einsum("mid,mid->mi", A, A)[:, :, None] + np.einsum("mjd,mjd->mj", B, B)[:, None, :]
+          - 2.0 * np.matmul(A, np.swapaxes(B, 1, 2)))
+    r2 = np.maximum(r2, 0.0)
     if kind == "rbf":
         k = np.exp(-0.5 * r2)
     else:

@@ -119,6 +119,15 @@ class ParameterSpace:
         if dupes:
             raise ParameterError(f"duplicate parameter names: {', '.join(dupes)}")
         object.__setattr__(self, "parameters", params)
+        # Cached arrays for the vectorised scalings (a twin calls them on every query).
+        log = np.array([p.scale == "log" for p in params])
+        lo = np.array([p.low for p in params], dtype=float)
+        hi = np.array([p.high for p in params], dtype=float)
+        object.__setattr__(self, "_log", log)
+        safe_lo, safe_hi = np.where(log, lo, 1.0), np.where(log, hi, 1.0)  # log only where > 0
+        object.__setattr__(self, "_lo", np.where(log, np.log(safe_lo), lo))
+        object.__setattr__(self, "_span", np.where(log, np.log(safe_hi / safe_lo), hi - lo))
+        object.__setattr__(self, "_bounds", np.column_stack([lo, hi]))
 
     # -- basic views -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -144,7 +153,7 @@ class ParameterSpace:
     @property
     def bounds(self) -> np.ndarray:
         """Array ``(d, 2)`` of ``[low, high]`` per parameter."""
-        return np.array([[p.low, p.high] for p in self.parameters], dtype=float)
+        return self._bounds.copy()
 
     def to_dict(self) -> dict[str, Any]:
         return {"parameters": [p.to_dict() for p in self.parameters]}
@@ -186,7 +195,7 @@ class ParameterSpace:
         The message names the first offending value, its bounds and its column.
         """
         X = self.as_array(X)
-        b = self.bounds
+        b = self._bounds
         tol = rtol * (b[:, 1] - b[:, 0])
         bad = ~np.isfinite(X) | (X < b[:, 0] - tol) | (X > b[:, 1] + tol)
         if bad.any():
@@ -202,24 +211,16 @@ class ParameterSpace:
     def to_unit(self, X: Any) -> np.ndarray:
         """Map physical points to the unit cube on each parameter's emulator scale."""
         X = self.as_array(X)
-        U = np.empty_like(X)
-        for j, p in enumerate(self.parameters):
-            if p.scale == "log":
-                U[:, j] = (np.log(X[:, j]) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
-            else:
-                U[:, j] = (X[:, j] - p.low) / (p.high - p.low)
-        return U
+        if self._log.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                X = np.where(self._log, np.log(np.where(self._log, X, 1.0)), X)
+        return (X - self._lo) / self._span
 
     def from_unit(self, U: Any) -> np.ndarray:
         """Inverse of :meth:`to_unit`."""
         U = np.atleast_2d(np.asarray(U, dtype=float))
-        X = np.empty_like(U)
-        for j, p in enumerate(self.parameters):
-            if p.scale == "log":
-                X[:, j] = np.exp(math.log(p.low) + U[:, j] * (math.log(p.high) - math.log(p.low)))
-            else:
-                X[:, j] = p.low + U[:, j] * (p.high - p.low)
-        return X
+        X = self._lo + U * self._span
+        return np.where(self._log, np.exp(np.where(self._log, X, 0.0)), X)
 
     def from_probability(self, P: Any) -> np.ndarray:
         """Map points of the unit cube through each parameter's inverse CDF.

@@ -200,7 +200,8 @@ class WindkesselSimulator:
                 f"give each a value under 'fixed' (e.g. P_out: 0.0)"
             )
         if not 0 < systolic_fraction < 1:
-            raise ConfigurationError(f"systolic_fraction must be in (0, 1), got {systolic_fraction}")
+            raise ConfigurationError(
+                f"systolic_fraction must be in (0, 1), got {systolic_fraction}")
         self.systolic_fraction = float(systolic_fraction)
         self.phase_points = int(phase_points)
         self.fidelity = fidelity

@@ -73,7 +73,7 @@ def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 20
                                 tolerance_change=tol, history_size=20,
                                 line_search_fn="strong_wolfe")
 
-        def closure() -> torch.Tensor:
+        def closure(opt: torch.optim.LBFGS = opt) -> torch.Tensor:
             opt.zero_grad()
             loss = -mll(model(x), y).sum()
             if torch.isfinite(loss):

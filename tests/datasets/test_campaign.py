@@ -8,7 +8,6 @@ import time
 
 import h5py
 import numpy as np
-import pytest
 
 from datasets import Archive
 from datasets.campaign import run_campaign

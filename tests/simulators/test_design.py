@@ -49,7 +49,8 @@ def test_sobol_warns_when_not_a_power_of_two(space):
 
 
 def test_out_of_domain_message_names_value_bounds_and_column(space):
-    with pytest.raises(OutOfDomainError, match=r"stenosis=0.93 outside \[0, 0.8\] \(row 1, column 2\)"):
+    msg = r"stenosis=0.93 outside \[0, 0.8\] \(row 1, column 2\)"
+    with pytest.raises(OutOfDomainError, match=msg):
         space.check([[1.5e8, 1e-8, 0.1], [1.5e8, 1e-8, 0.93]])
 
 

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from simulators.errors import ConfigurationError
 from simulators.executors import (
     DaskExecutor,
     LocalExecutor,
@@ -11,7 +12,6 @@ from simulators.executors import (
     WorkerDiedError,
     get_executor,
 )
-from simulators.errors import ConfigurationError
 
 
 def square_or_fail(x):
