@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -45,8 +44,9 @@ export, executor, experiment); `twinemu run --help` lists their options.
 
 def conf_dir() -> Path:
     """The config tree: $TWINEMU_CONF, else conf/ beside the packages (a checkout)."""
-    env = os.environ.get("TWINEMU_CONF")
-    path = Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
+    from emulators.experiment import conf_dir as _conf_dir
+
+    path = _conf_dir()
     if not (path / "config.yaml").is_file():
         raise SystemExit(
             f"twinemu: no experiment configs at {path}. Run from a twinemu checkout "
@@ -74,7 +74,7 @@ def _hydra_run(overrides: list[str]) -> int:
             print(f"twinemu run: configuration error: {exc}", file=sys.stderr)
             status["code"] = EXIT_USAGE
             return
-        verdict = "passed" if res.passed else "FAILED its validation checks"
+        verdict = "passed" if res.passed else "FAILED its checks"
         print(f"\nexperiment {cfg.name} {verdict}.\n  report:   {res.report}\n"
               f"  emulator: {res.emulator_file}\n  archive:  {res.archive}")
         if not res.passed:
@@ -181,7 +181,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     from datasets.ingest import ingest
+    from emulators.experiment import default_shared_data
 
+    default_shared_data()
     summary = ingest(args.manifest, args.archive, workers=args.workers,
                      progress=not args.no_progress)
     print(summary)

@@ -9,6 +9,7 @@ set) and instantiates only ``_target_`` s that belong to twinemu's packages.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -57,6 +58,12 @@ class SensitivityConfig:
     n: int = 1024
     n_boot: int = 300
     conf_level: float = 0.95
+
+
+@dataclass
+class DataConfig:
+    manifest: str | None = None  # ingest manifest (YAML/CSV), relative to the cwd or conf/
+    workers: int = 2
 
 
 @dataclass
@@ -138,9 +145,30 @@ def _resolve(cfg: Any) -> dict[str, Any]:
 
 def default_archive_path(root: Path, name: str, conf: dict[str, Any]) -> Path:
     """Campaign archive named by the experiment and a hash of what defines its runs."""
-    key = config_hash({"simulator": conf["simulator"], "design": conf["design"],
-                       "seed": conf["seed"]})[:12]
+    key = config_hash({"simulator": conf.get("simulator"), "design": conf.get("design"),
+                       "data": conf.get("data"), "seed": conf.get("seed")})[:12]
     return root / "outputs" / "campaigns" / f"{name}-{key}.h5"
+
+
+def conf_dir() -> Path:
+    """The config tree: ``$TWINEMU_CONF``, else ``conf/`` beside the packages (a checkout)."""
+    env = os.environ.get("TWINEMU_CONF")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
+
+
+def default_shared_data() -> None:
+    """Point ``$TWINEMU_SHARED_DATA`` at ``../shared/data`` beside the checkout if unset."""
+    guess = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    if "TWINEMU_SHARED_DATA" not in os.environ and guess.is_dir():
+        os.environ["TWINEMU_SHARED_DATA"] = str(guess)
+
+
+def _manifest_path(manifest: str, root: Path) -> Path:
+    for base in (root, conf_dir()):
+        path = (base / os.path.expandvars(manifest)).resolve()
+        if path.is_file():
+            return path
+    raise ConfigError(f"data.manifest {manifest!r} not found in {root} nor in {conf_dir()}")
 
 
 def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None = None
@@ -178,9 +206,18 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     vcfg = _schema(ValidationConfig, conf.get("validation"), "validation")
     scfg = _schema(SensitivityConfig, conf.get("sensitivity"), "sensitivity")
     ecfg = _schema(ExportConfig, conf.get("export"), "export")
+    dcfg = _schema(DataConfig, conf.get("data"), "data")
     progress = bool(conf.get("progress", True))
     t0 = time.perf_counter()
     log = _Log()
+    if conf.get("simulator") and dcfg.manifest:
+        raise ConfigError("an experiment either runs a simulator or ingests data.manifest; "
+                          "multi-fidelity experiments combining both are not supported yet")
+    if not conf.get("simulator"):
+        if not dcfg.manifest:
+            raise ConfigError("nothing to run: set 'simulator' (a simulation campaign) or "
+                              "'data.manifest' (ingest 3D CFD runs)")
+        return _ingest_experiment(conf, dcfg, out, root, name, progress, log, t0)
 
     # 1. simulator and designs (seeds split with SeedSequence.spawn)
     simulator = instantiate(conf["simulator"], "simulator")
@@ -211,8 +248,6 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
         units = {n: archive.output_spec(n).unit for n in outputs}
         train = _read(archive, outputs, "train-")
         test = _read(archive, outputs, "test-")
-        data_hash = archive.data_hash(None, run_prefix="train-") if any(
-            not archive.output_spec(n).is_waveform for n in outputs) else ""
     if len(train[0]) < 2 or len(test[0]) < 1:
         raise ConfigError(
             f"too few successful runs to fit and validate ({len(train[0])} train, "
@@ -255,7 +290,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "campaign": [s.__dict__ for s in summaries],
                "cross_validation": cv.to_dict() if cv else None,
                "sobol": sob.to_dict() if sob else None,
-               "training_data_sha256": data_hash}
+               "training_data_sha256": emulator.training_hash}
     emu_file = None
     if ecfg.enabled:
         emu_file = emulator.export(out / ecfg.filename, validation=result.to_dict(),
@@ -266,6 +301,47 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     report = _write_report(out, name, conf, simulator, summaries, archive_path, result, units,
                            checks, cv, sob, emu_file, time.perf_counter() - t0)
     return ExperimentResult(out, archive_path, report, metrics, emu_file, passed, summaries)
+
+
+def _ingest_experiment(conf, dcfg: DataConfig, out: Path, root: Path, name: str,
+                       progress: bool, log, t0: float) -> ExperimentResult:
+    """Ingest 3D CFD runs into the archive and report their quantities of interest."""
+    from datasets.ingest import ingest
+    from emulators import report as rp
+
+    default_shared_data()
+    manifest = _manifest_path(dcfg.manifest, root)
+    archive_path = Path(conf["archive"]) if conf.get("archive") else default_archive_path(
+        root, name, conf)
+    log(f"ingesting {manifest} into {archive_path}")
+    summary = ingest(manifest, archive_path, workers=dcfg.workers, progress=progress)
+    log(str(summary))
+    with Archive.open(archive_path) as archive:
+        ok = archive.status() == 0
+        rows = ["| run | fidelity | " + " | ".join(archive.space.names) + " | "
+                + " | ".join(f"{s.name} [{s.unit}]" for s in archive.outputs
+                             if not s.is_waveform) + " |"]
+        scalars = [s.name for s in archive.outputs if not s.is_waveform]
+        rows.append("|---|---|" + "---|" * (len(archive.space.names) + len(scalars)))
+        X, ids, fid = archive.inputs(), archive.run_ids(), archive.fidelities()
+        values = {s: archive.output(s) for s in scalars}
+        for i in np.flatnonzero(ok):
+            cells = [f"{v:.4g}" for v in X[i]] + [f"{values[s][i]:.4g}" for s in scalars]
+            rows.append(f"| {ids[i]} | {fid[i]} | " + " | ".join(cells) + " |")
+        archive_summary = archive.summary()
+    metrics = {"ingest": {"ok": summary.ok, "failed": summary.failed,
+                          "skipped": summary.skipped, "runs": summary.runs},
+               "archive": archive_summary, "passed": summary.failed == 0}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+    sections = [
+        ("Summary", f"Manifest `{manifest}` ingested into `{archive_path}` in "
+                    f"{time.perf_counter() - t0:.1f} s."),
+        ("Ingest", "```\n" + str(summary) + "\n```"),
+        ("Quantities of interest (successful runs)", "\n".join(rows)),
+    ]
+    report = rp.markdown_report(out / "report.md", title=f"twinemu experiment: {name}",
+                                sections=sections)
+    return ExperimentResult(out, archive_path, report, metrics, None, summary.failed == 0, [])
 
 
 def _read(archive: Archive, outputs: list[str], prefix: str):

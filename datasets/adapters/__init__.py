@@ -75,6 +75,9 @@ def open(path: str | os.PathLike | Mapping[str, Any], *, format: str | None = No
         timestamps.
     """
     name = format or detect(path)
+    if isinstance(path, Mapping) and name != "fenics-hdf5":
+        raise UnsupportedFormat(f"a multi-file source {{mesh: ..., u: ...}} is read by the "
+                                f"fenics-hdf5 adapter only, not {name!r}")
     mod = adapter(name)
     if format and not isinstance(path, Mapping) and not mod.can_open(Path(path)):
         raise unsupported(path, [name])

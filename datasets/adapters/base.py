@@ -153,7 +153,8 @@ class RunSource(ABC):
 
     #: format name, as returned by :func:`datasets.adapters.detect`
     format: str = ""
-    #: unit of :meth:`times` ("s" unless the file gives no way to convert, then "step"/"")
+    #: unit of :meth:`times`: "s", or "" when the file states none (times as the solver
+    #: wrote them, in the source's time unit -- see ``SourceUnits.time`` in datasets.qoi)
     time_unit: str = "s"
     #: True when the mesh geometry changes between steps (use ``mesh(step)``)
     moving_mesh: bool = False
@@ -244,8 +245,13 @@ def translate_h5(path: str | os.PathLike, action: str = "read") -> Iterator[None
     """Turn h5py/OS failures into :class:`AdapterError` naming the file (one place)."""
     try:
         yield
-    except (AdapterError, KeyError, IndexError):
+    except AdapterError:
         raise
+    except (KeyError, IndexError) as exc:  # a dataset/group the layout needs is missing
+        raise AdapterError(
+            f"cannot {action} {str(path)!r}: {exc.args[0] if exc.args else exc!r} (a group or "
+            f"dataset that this format requires is missing or too short)"
+        ) from exc
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise AdapterError(
             f"cannot {action} {str(path)!r}: {exc}. The file may be truncated or damaged; "

@@ -39,6 +39,12 @@ ELEMENT_TYPES = {3: ("line", 2, False), 5: ("triangle", 3, False), 7: ("quad", 4
                  10: ("tetra", 4, True), 12: ("pyramid", 5, True), 14: ("wedge", 6, True),
                  17: ("hexahedron", 8, True)}
 _DATA = " data"
+#: SIDS quantity -> SI unit, used as a hint when DimensionalUnits says SI
+_SIDS_SI = {"Pressure": "Pa", "PressureStagnation": "Pa", "Density": "kg/m^3",
+            "Velocity": "m/s", "Momentum": "kg/(m^2 s)", "Temperature": "K",
+            "ViscosityMolecular": "Pa s", "SkinFrictionMagnitude": "Pa",
+            "WallShearStress": "Pa", "EnergyStagnationDensity": "J/m^3"}
+_SI = ("Kilogram", "Meter", "Second")
 
 
 def _label(node: h5py.Group) -> str:
@@ -124,8 +130,21 @@ class CgnsSource(RunSource):
         self._mesh: Mesh | None = None
         self._cell_perm: np.ndarray | None = None
 
+    def _units_are_si(self, f: h5py.File) -> bool:
+        """True when the nearest DimensionalUnits (zone, then base) say kg, m, s."""
+        for node in (f[self.zone_path], f[self.base_path]):
+            du = _children(node, "DimensionalUnits_t")
+            if du:
+                raw = np.asarray(_value(du[0]), np.int8).reshape(-1, 32)
+                names = [bytes(r.astype(np.uint8)).split(b"\0")[0].decode().strip()
+                         for r in raw]
+                return tuple(names[:3]) == _SI
+        return False
+
     def _build_catalogue(self, f: h5py.File) -> tuple[dict[str, FieldInfo], dict]:
         cat: dict[str, FieldInfo] = {}
+        si = self._units_are_si(f)
+        hint = (lambda n: _SIDS_SI.get(n, "")) if si else (lambda n: "")
         members: dict[str, tuple[str, list[str]]] = {}
         sols = list(self._solutions.items())
         if self._pointers:
@@ -141,12 +160,12 @@ class CgnsSource(RunSource):
             for a in arrays:
                 if a.endswith("X") and a[:-1] + "Y" in arrays and a[:-1] + "Z" in arrays:
                     stem = a[:-1]
-                    cat[stem] = FieldInfo(stem, assoc, 3, "", f"{stem}X/Y/Z ({loc})")
+                    cat[stem] = FieldInfo(stem, assoc, 3, hint(stem), f"{stem}X/Y/Z ({loc})")
                     members[stem] = (loc, [stem + "X", stem + "Y", stem + "Z"])
                     used |= {stem + "X", stem + "Y", stem + "Z"}
             for a in arrays:
                 if a not in used and a not in cat:
-                    cat[a] = FieldInfo(a, assoc, 1, "", f"{a} ({loc})")
+                    cat[a] = FieldInfo(a, assoc, 1, hint(a), f"{a} ({loc})")
                     members[a] = (loc, [a])
         return cat, members
 

@@ -170,6 +170,8 @@ class FenicsSource(RunSource):
                 raise AdapterError(f"{str(fpath)!r} holds no DOLFIN function group")
             for g in groups:
                 name = alias if (len(groups) == 1 and not alias.startswith("_")) else g
+                if name in self._functions:  # same group name in two files: keep both
+                    name = f"{fpath.stem}/{g}"
                 self._functions[name] = _Function(fpath, g, name)
         self._dt, self._time_scale = dt, time_scale
         self.time_unit = "s" if (dt is not None or time_scale is not None) else ""
@@ -203,8 +205,6 @@ class FenicsSource(RunSource):
             for c in sorted(path.parent.glob("*.h5")):
                 if c != path and can_open(c) and not _has_mesh(c):
                     files["_" + c.stem] = c
-        elif has_mesh is False:
-            pass
         return mesh_path, files
 
     def _build_times(self) -> np.ndarray:

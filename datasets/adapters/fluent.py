@@ -44,6 +44,14 @@ from datasets.errors import AdapterError
 
 NAME = "fluent-cff"
 _INTERIOR = 2  # Fluent zone type of interior faces
+#: Fluent writes SI; unit hints for common face fields (by name stem)
+_UNITS = {"pressure": "Pa", "velocity": "m/s", "wall-shear": "Pa", "density": "kg/m^3",
+          "mass-flux": "kg/s", "temperature": "K", "viscosity": "Pa s"}
+
+
+def _unit(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    return next((u for stem, u in _UNITS.items() if stem in key), "")
 
 
 def can_open(path: str | os.PathLike) -> bool:
@@ -119,7 +127,7 @@ class FluentSource(RunSource):
                         if name and name in g:
                             first = next(iter(g[name].values()))
                             comps = int(np.prod(first.shape[1:])) if first.ndim > 1 else 1
-                            self._catalogue[name] = FieldInfo(name, "facet", comps, "",
+                            self._catalogue[name] = FieldInfo(name, "facet", comps, _unit(name),
                                                               "Fluent face data")
         self._mesh: Mesh | None = None
         self._face_ids: dict[str, np.ndarray] = {}

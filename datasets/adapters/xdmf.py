@@ -108,6 +108,9 @@ class _Grid:
 
 
 def _parse_item(el: ET.Element, folder: Path) -> _Item:
+    if el.get("ItemType") not in (None, "Uniform"):
+        raise AdapterError(f"DataItem ItemType={el.get('ItemType')!r} (hyperslabs, functions) "
+                           f"is not supported; plain HDF and XML DataItems are")
     dims = tuple(int(d) for d in (el.get("Dimensions") or "0").split())
     fmt = (el.get("Format") or "XML").upper()
     text = (el.text or "").strip()

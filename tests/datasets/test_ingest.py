@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
@@ -182,4 +181,3 @@ def test_real_vampy_run_as_high_fidelity_level(shared_data, tmp_path, monkeypatc
         assert 0 <= ar.output("OSI_mean")[0] < 0.1
         assert ar.output("p_inlet_mean")[0] > ar.output("p_outlet1_mean")[0]
         assert ar.provenance()["simulator"][0] == "fenics-hdf5:FEniCS/DOLFIN HDF5File"
-    assert os.environ["TWINEMU_SHARED_DATA"] == str(shared_data)

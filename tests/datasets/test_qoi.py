@@ -152,3 +152,70 @@ def test_regional_statistics_are_area_weighted():
     assert weighted_percentile(values, area, 10) == pytest.approx(0.1)
     # midpoint CDF: 0.25 at 0.1, 7/12 at 1.0 -> the median interpolates to 0.775
     assert s["p50"] == pytest.approx(0.775)
+
+
+def test_moving_mesh_uses_each_steps_geometry(pipe):
+    scales = [1.0, 1.1, 1.2]
+
+    class Dilating(MemorySource):
+        moving_mesh = True
+
+        def mesh(self, step: int = 0) -> Mesh:
+            pts = pipe.points * [scales[step], scales[step], 1.0]
+            return Mesh(pts, pipe.cells, pipe.facets, pipe.facet_tags, pipe.tag_names)
+
+    u = np.stack([fx.poiseuille(pipe.points * [s, s, 1.0], R * s, U) for s in scales])
+    src = Dilating(pipe, {"u": ("point", u)}, [0.0, 1 / 3, 2 / 3])
+    out = compute_qois(src, _spec(pressure=None, period=1.0, phase_points=3))
+    flows = out["_extra"]["flow_si"]["outlet"]
+    np.testing.assert_allclose(flows, [Q * s**2 for s in scales], rtol=0.01)
+    # Poiseuille WSS scales as 4 mu U / (R s): the wall operator moved with the mesh
+    mean_tau = np.mean([4 * MU * U / (R * s) for s in scales])
+    assert out["TAWSS_mean"] == pytest.approx(mean_tau, rel=0.05)
+
+
+def test_fsi_displacement_field_moves_the_mesh(pipe):
+    scales = [1.0, 1.15]
+    d = np.stack([pipe.points * [s - 1, s - 1, 0.0] for s in scales])
+    u = np.stack([fx.poiseuille(pipe.points * [s, s, 1.0], R * s, U) for s in scales])
+    src = MemorySource(pipe, {"u": ("point", u), "d": ("point", d)}, [0.0, 0.5])
+    out = compute_qois(src, _spec(pressure=None, displacement="d", period=1.0))
+    np.testing.assert_allclose(out["_extra"]["flow_si"]["outlet"],
+                               [Q * s**2 for s in scales], rtol=0.01)
+
+
+def test_regional_statistics_on_part_of_the_wall(pipe):
+    """Split the wall at mid-length into two tags; region values come from their facets."""
+    tris, tags = pipe.facets["triangle"], pipe.facet_tags["triangle"].copy()
+    zc = pipe.points[tris][:, :, 2].mean(axis=1)
+    tags[(tags == fx.WALL) & (zc > L / 2)] = 4
+    names = {**fx.TAG_NAMES, 4: "distal"}
+    mesh = Mesh(pipe.points, pipe.cells, {"triangle": tris}, {"triangle": tags}, names)
+    z = pipe.points[:, 2]
+    # a profile that steepens with z: distal WSS up to 2x (continuity is irrelevant here)
+    u = fx.poiseuille(pipe.points, R, U) * (1 + z / L)[:, None]
+    src = MemorySource(mesh, {"u": ("point", u[None])}, [0.0])
+    out = compute_qois(src, _spec(pressure=None, wall=["wall", "distal"],
+                                  regions={"distal": "distal", "proximal": "wall"},
+                                  low_wss_threshold=1.5 * TAU))
+    assert out["TAWSS_mean_distal"] > out["TAWSS_mean_proximal"]
+    # areas are equal, so the whole-wall mean is the mean of the two halves
+    assert out["TAWSS_mean"] == pytest.approx(
+        0.5 * (out["TAWSS_mean_distal"] + out["TAWSS_mean_proximal"]), rel=0.02)
+    assert out["LSA_fraction_proximal"] == pytest.approx(1.0)
+    assert 0.0 < out["LSA_fraction_distal"] < 1.0
+    with pytest.raises(QoIError, match="not part of the wall"):
+        compute_qois(src, _spec(pressure=None, wall="wall", regions={"d": "distal"}))
+
+
+def test_degenerate_wall_tetrahedron_is_a_qoi_error():
+    from datasets.qoi import velocity_gradient
+
+    pts = np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    tets = np.array([[0, 1, 2, 4], [0, 1, 2, 3]])  # the second is flat (z = 0)
+    u = np.zeros((5, 3))
+    u[:, 0] = pts[:, 2]  # du_x/dz = 1
+    G = velocity_gradient(pts, tets[:1], u)
+    np.testing.assert_allclose(G[0], [[0, 0, 1], [0, 0, 0], [0, 0, 0]], atol=1e-15)
+    with pytest.raises(QoIError, match="degenerate"):
+        velocity_gradient(pts, tets, u)

@@ -95,3 +95,15 @@ def test_multirun_sweeps_kernels(tmp_path):
     assert kernels == ["matern52", "rbf"]
     # the second job reused the first job's simulations
     assert "16 already in the archive" in res.stdout
+
+
+def test_ingest_command_on_the_real_vampy_run(shared_data, tmp_path):
+    res = twinemu("ingest", "conf/data/vampy_artery.yaml", "--archive", str(tmp_path / "v.h5"),
+                  "--no-progress", "--workers", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 ok, 0 failed" in res.stdout
+    res = twinemu("ingest", "conf/data/vampy_artery.yaml", "--archive", str(tmp_path / "v.h5"),
+                  "--no-progress")
+    assert "0 ok, 0 failed, 1 skipped" in res.stdout
+    res = twinemu("ingest", "missing.yaml", "--archive", str(tmp_path / "w.h5"))
+    assert res.returncode == 1 and "ManifestError" in res.stderr

@@ -197,7 +197,8 @@ def write_dolfinx_xdmf(path: Path, points: np.ndarray, tets: np.ndarray,
 
 def write_vtkhdf_temporal(path: Path, points: np.ndarray, tets: np.ndarray,
                           fields: dict[str, np.ndarray], times: list[float],
-                          parts: int = 2) -> Path:
+                          parts: int = 2, cell_fields: dict[str, np.ndarray] | None = None
+                          ) -> Path:
     """Temporal VTKHDF UnstructuredGrid, static mesh split into ``parts`` parts, point data
     stored per step (``PointDataOffsets``) and the topology stored once."""
     chunks = np.array_split(np.arange(len(tets)), parts)
@@ -235,6 +236,12 @@ def write_vtkhdf_temporal(path: Path, points: np.ndarray, tets: np.ndarray,
             pd[name] = np.concatenate(
                 [np.concatenate([vals[s][p] for p in part_pts]) for s in range(n_steps)])
             pdo[name] = np.arange(n_steps) * n_per_step
+        if cell_fields:
+            cd = g.create_group("CellData")
+            cdo = st.create_group("CellDataOffsets")
+            for name, vals in cell_fields.items():  # (n_steps, n_tets); parts keep cell order
+                cd[name] = np.concatenate([vals[s] for s in range(n_steps)])
+                cdo[name] = np.arange(n_steps) * len(tets)
     return path
 
 
@@ -258,26 +265,38 @@ def _chars(text: str) -> np.ndarray:
 
 def write_cgns(path: Path, points: np.ndarray, tets: np.ndarray, facets: np.ndarray,
                tags: np.ndarray, names: dict[int, str], steps: list[dict[str, np.ndarray]],
-               times: list[float]) -> Path:
+               times: list[float] | None, cell_fields: dict[str, np.ndarray] | None = None,
+               split_at: int | None = None) -> Path:
     """CGNS/HDF5 with one unstructured zone (TETRA_4), one TRI_3 section per tag,
     ``ZoneBC`` (FaceCenter PointLists, FamilyName), and one FlowSolution per step with
     ``BaseIterativeData``/``ZoneIterativeData`` pointers.  Fields: ``{name: (n, c)}``;
-    3-component fields are written as ``<name>X/Y/Z``."""
+    3-component fields are written as ``<name>X/Y/Z``.  ``times=None`` writes no iterative
+    data (one step); ``cell_fields`` adds a ``CellCenter`` solution; ``split_at`` writes the
+    tetrahedra as two sections in reverse order (ranges k+1.. first, then 1..k)."""
     with h5py.File(path, "w") as f:
         f.attrs["label"] = np.bytes_(b"Root Node of HDF5 File")
         f.create_dataset(" format", data=_chars("IEEE_LITTLE_32"))
         _node(f, "CGNSLibraryVersion", "CGNSLibraryVersion_t", "R4",
               np.array([4.4], np.float32))
         base = _node(f, "Base", "CGNSBase_t", "I4", np.array([3, 3], np.int32))
+        units = np.zeros((5, 32), np.int8)
+        for k, word in enumerate(["Kilogram", "Meter", "Second", "Kelvin", "Radian"]):
+            units[k, : len(word)] = _chars(word)
+        _node(base, "DimensionalUnits", "DimensionalUnits_t", "C1", units)
         zone = _node(base, "Zone", "Zone_t", "I8",
                      np.array([[len(points)], [len(tets)], [0]], np.int64))
         _node(zone, "ZoneType", "ZoneType_t", "C1", _chars("Unstructured"))
         gc = _node(zone, "GridCoordinates", "GridCoordinates_t")
         for a, col in zip("XYZ", points.T, strict=True):
             _node(gc, "Coordinate" + a, "DataArray_t", "R8", col.copy())
-        sec = _node(zone, "Elem", "Elements_t", "I4", np.array([10, 0], np.int32))
-        _node(sec, "ElementRange", "IndexRange_t", "I8", np.array([1, len(tets)]))
-        _node(sec, "ElementConnectivity", "DataArray_t", "I8", (tets + 1).ravel())
+        k = len(tets) if split_at is None else split_at
+        blocks = [("Elem", 1, tets[:k])] if split_at is None else [
+            ("ElemA", k + 1, tets[k:]), ("ElemB", 1, tets[:k])]
+        for sname, first, block in blocks:
+            sec = _node(zone, sname, "Elements_t", "I4", np.array([10, 0], np.int32))
+            _node(sec, "ElementRange", "IndexRange_t", "I8",
+                  np.array([first, first + len(block) - 1]))
+            _node(sec, "ElementConnectivity", "DataArray_t", "I8", (block + 1).ravel())
         start = len(tets) + 1
         zbc = _node(zone, "ZoneBC", "ZoneBC_t")
         for tag, name in names.items():
@@ -292,6 +311,16 @@ def write_cgns(path: Path, points: np.ndarray, tets: np.ndarray, facets: np.ndar
                   np.arange(rng[0], rng[1] + 1).reshape(-1, 1))
             _node(bc, "FamilyName", "FamilyName_t", "C1", _chars(name))
             start += len(sel)
+        if cell_fields:
+            sol = _node(zone, "CellSolution", "FlowSolution_t")
+            _node(sol, "GridLocation", "GridLocation_t", "C1", _chars("CellCenter"))
+            for name, vals in cell_fields.items():
+                _node(sol, name, "DataArray_t", "R8", np.asarray(vals, float))
+        if times is None:
+            for name, vals in steps[0].items():
+                sol = zone.get("FlowSolution") or _node(zone, "FlowSolution", "FlowSolution_t")
+                _node(sol, name, "DataArray_t", "R8", np.asarray(vals, float).ravel())
+            return path
         bid = _node(base, "TimeIterValues", "BaseIterativeData_t", "I4",
                     np.array([len(times)], np.int32))
         _node(bid, "TimeValues", "DataArray_t", "R8", np.asarray(times, float))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 
@@ -134,6 +135,7 @@ def test_cgns_generated_with_time_and_families(tmp_path, cyl):
     src = adapters.open(path)
     np.testing.assert_allclose(src.times(), TIMES)
     assert src.fields()["Velocity"].n_components == 3
+    assert (src.fields()["Velocity"].unit, src.fields()["Pressure"].unit) == ("m/s", "Pa")
     np.testing.assert_allclose(src.read("Velocity", 1), u[1])
     np.testing.assert_allclose(src.read("Pressure", 2), p[2])
     mesh = src.mesh()
@@ -157,6 +159,7 @@ def test_fluent_cff_face_zones_and_data(tmp_path):
     np.testing.assert_array_equal(mesh.boundary("wall")["triangle"], faces[2:])
     np.testing.assert_allclose(src.read("wall-shear", 0).ravel(), [1.0, 2.0, 3.0])
     assert src.fields()["wall-shear"].association == "facet"
+    assert src.fields()["wall-shear"].unit == "Pa"  # Fluent writes SI
     assert src.times()[0] == 0.5
 
 
@@ -171,3 +174,76 @@ def test_memory_source_and_mesh_lookup_errors(cyl):
         src.read("u", 3)
     with pytest.raises(KeyError, match="has \\['inlet', 'outlet', 'wall'\\]"):
         mesh.boundary("outlet7")
+
+
+def test_xdmf_per_step_meshes_that_move(tmp_path, cyl):
+    """Legacy DOLFIN layout (``/Mesh/<k>/mesh``, ``/VisualisationVector/<k>``), moving."""
+    pts, tets, *_ = cyl
+    grids = []
+    with h5py.File(tmp_path / "ale.h5", "w") as f:
+        for k in range(3):
+            f[f"Mesh/{k}/mesh/geometry"] = pts * (1 + 0.1 * k)
+            f[f"Mesh/{k}/mesh/topology"] = tets
+            f[f"VisualisationVector/{k}"] = np.full((len(pts), 1), float(k))
+            grids.append(
+                f'<Grid Name="mesh" GridType="Uniform"><Topology NumberOfElements="{len(tets)}" '
+                f'TopologyType="Tetrahedron" NodesPerElement="4"><DataItem Dimensions='
+                f'"{len(tets)} 4" NumberType="UInt" Format="HDF">ale.h5:/Mesh/{k}/mesh/topology'
+                f'</DataItem></Topology><Geometry GeometryType="XYZ"><DataItem Dimensions='
+                f'"{len(pts)} 3" Format="HDF">ale.h5:/Mesh/{k}/mesh/geometry</DataItem>'
+                f'</Geometry><Time Value="{k * 0.1}" /><Attribute Name="d" AttributeType='
+                f'"Scalar" Center="Node"><DataItem Dimensions="{len(pts)} 1" Format="HDF">'
+                f"ale.h5:/VisualisationVector/{k}</DataItem></Attribute></Grid>")
+    (tmp_path / "ale.xdmf").write_text(
+        '<?xml version="1.0"?><Xdmf Version="3.0"><Domain><Grid Name="TimeSeries_d" '
+        'GridType="Collection" CollectionType="Temporal">' + "".join(grids)
+        + "</Grid></Domain></Xdmf>")
+    src = adapters.open(tmp_path / "ale.xdmf")
+    assert src.moving_mesh is True
+    np.testing.assert_allclose(src.mesh(2).points, pts * 1.2)
+    np.testing.assert_allclose(src.mesh(0).points, pts)
+    assert src.read("d", 2).max() == 2.0
+
+
+def test_cgns_cell_centred_solution_in_element_id_order(tmp_path, cyl):
+    pts, tets, tris, tags, u, p = cyl
+    cell_id = np.arange(len(tets), dtype=float)  # value = element id - 1
+    path = fx.write_cgns(tmp_path / "c.cgns", pts, tets, tris, tags, fx.TAG_NAMES,
+                         [{"Pressure": p[0]}], None, cell_fields={"CellId": cell_id},
+                         split_at=len(tets) // 3)
+    src = adapters.open(path)
+    assert src.n_steps == 1
+    assert src.fields()["CellId"].association == "cell"
+    mesh = src.mesh()
+    values = src.read("CellId", 0).ravel()
+    # sections were written out of id order; values must follow Mesh.cells order
+    from datasets.adapters.base import match_rows
+
+    original = match_rows(mesh.cells["tetra"], tets)  # index of each mesh cell in `tets`
+    assert original.min() >= 0
+    assert not np.array_equal(original, np.arange(len(tets)))  # the order really differs
+    np.testing.assert_array_equal(values, cell_id[original])
+    np.testing.assert_allclose(src.read("Pressure", 0), p[0])
+
+
+def test_vtkhdf_temporal_cell_data(tmp_path, cyl):
+    pts, tets, tris, tags, u, p = cyl
+    cells = np.stack([np.arange(len(tets)) + 1000.0 * s for s in range(3)])
+    path = fx.write_vtkhdf_temporal(tmp_path / "c.vtkhdf", pts, tets, {"p": p}, TIMES,
+                                    parts=3, cell_fields={"id": cells})
+    src = adapters.open(path)
+    assert src.fields()["id"].association == "cell"
+    np.testing.assert_array_equal(src.read("id", 2).ravel(), cells[2])
+
+
+def test_fenics_reads_only_the_step_asked_for(tmp_path, cyl):
+    pts, tets, tris, tags, u, p = cyl
+    files = fx.write_fenics(tmp_path, pts, tets, {"p": p}, [1, 2, 3])
+    with h5py.File(files["p"], "a") as f:  # damage step 2 only
+        del f["p/vector_2"]
+        f["p/vector_2"] = np.zeros(5)
+        f["p/vector_2"].attrs["timestamp"] = 3.0
+    src = adapters.open(files["mesh"], dt=1.0)
+    np.testing.assert_allclose(src.read("p", 0), p[0])  # untouched by the bad step
+    with pytest.raises(AdapterError, match="step 2 has 5 values"):
+        src.read("p", 2)

@@ -186,6 +186,7 @@ def test_cgns_zone_sections_bcs_and_solution(cfd):
     area = triangle_geometry(mesh.points, mesh.boundary_triangles("Walls"))[0].sum()
     assert area == pytest.approx(960.0)
     assert set(src.fields()) == {"Density", "Pressure"}
+    assert src.fields()["Pressure"].unit == ""  # no DimensionalUnits: nondimensional
     rho, p = src.read("Density", 0), src.read("Pressure", 0)
     assert (rho.min(), rho.max(), p.min(), p.max()) == (0.0, 20.0, 0.0, 16.0)
     assert src.metadata()["version"] == "4.40"
@@ -215,3 +216,12 @@ def test_format_hint_is_checked_against_content(cfd, tmp_path):
     assert adapters.detect(copy) == "fenics-hdf5"
     with pytest.raises(UnsupportedFormat):
         adapters.open(copy, format="cgns")
+
+
+def test_vampy_steady_mean_field_beside_the_series(cfd):
+    with adapters.open(cfd / "vampy_artery" / "Solutions" / "mesh.h5", dt=0.951e-3) as src:
+        assert set(src.fields()) == {"velocity", "pressure", "u_mean"}
+        assert src.n_steps == 5  # u_mean (one vector, no timestamp) is steady
+        np.testing.assert_array_equal(src.read("u_mean", 4), src.read("u_mean", 0))
+        assert src.read("u_mean", 0).shape == (5508, 3)
+        assert len(src.files()) == 4
