@@ -43,6 +43,21 @@ class CampaignSummary:
         return "\n".join(lines)
 
 
+def _run_batch(task: tuple[Simulator, list[dict[str, float]]]) -> list[tuple[str, Any, float]]:
+    """Worker side: run a batch through the simulator's ``run_batch`` (one compiled call)."""
+    simulator, points = task
+    t0 = time.perf_counter()
+    results = simulator.run_batch(points)
+    wall = (time.perf_counter() - t0) / max(1, len(points))  # per run, amortised
+    out = []
+    for r in results:
+        if isinstance(r, SimulationError):
+            out.append(("failed", r.reason, wall))
+        else:
+            out.append(("ok", {k: np.asarray(v, dtype=float) for k, v in r.items()}, wall))
+    return out
+
+
 def _run_one(task: tuple[Simulator, dict[str, float]]) -> tuple[str, Any, float]:
     """Worker side: run one design point; never raises for a simulation failure."""
     simulator, params = task
@@ -64,6 +79,7 @@ def run_campaign(
     retry_failed: bool = False,
     progress: bool = True,
     description: str = "simulating",
+    batch_size: int | None = None,
 ) -> CampaignSummary:
     """Run ``simulator`` at each row of ``X`` and append each run to ``archive``.
 
@@ -82,6 +98,11 @@ def run_campaign(
         are skipped, so calling again resumes an interrupted campaign.
     retry_failed : bool
         Run again the ids stored as failed (the old failed rows stay, for the record).
+    batch_size : int, optional
+        For simulators with ``run_batch`` (the 1D solver advances many parameter sets in
+        one compiled call): design points per task.  Default 8 for those, else 1.  Each
+        finished batch is archived at once, so an interruption loses at most the batches
+        in flight.
     """
     t_start = time.perf_counter()
     X = simulator.space.check(X)
@@ -105,36 +126,57 @@ def run_campaign(
     prov = dict(simulator=simulator.name, version=simulator.version,
                 config_hash=config_hash(simulator.config()))
     points = simulator.space.points(X)
-    tasks = [(simulator, points[i]) for i in todo]
+    if batch_size is None:
+        batch_size = 8 if hasattr(simulator, "run_batch") else 1
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batched = batch_size > 1 and hasattr(simulator, "run_batch")
+    groups = [todo[j:j + batch_size] for j in range(0, len(todo), batch_size)] if batched \
+        else [[i] for i in todo]
+    if batched:
+        fn, tasks = _run_batch, [(simulator, [points[i] for i in g]) for g in groups]
+    else:
+        fn, tasks = _run_one, [(simulator, points[g[0]]) for g in groups]
     executor = executor or SerialExecutor()
     bar = _progress(len(todo), description, progress)
     try:
-        for k, result in executor.map_unordered(_run_one, tasks):
-            i = todo[k]
+        for k, result in executor.map_unordered(fn, tasks):
+            group = groups[k]
             if isinstance(result, BaseException):
                 # Not a SimulationError (those come back as ("failed", ...)): a dead worker
-                # or a bug.  The run is recorded as failed; unexpected errors also warn.
+                # or a bug.  The runs are recorded as failed; unexpected errors also warn.
                 if not type(result).__name__ == "WorkerDiedError":
-                    warnings.warn(f"run {ids[i]} raised {type(result).__name__}: {result}",
+                    warnings.warn(f"runs {[ids[i] for i in group]} raised "
+                                  f"{type(result).__name__}: {result}",
                                   RuntimeWarning, stacklevel=2)
-                state, payload, wall = "failed", f"{type(result).__name__}: {result}", np.nan
+                failure = ("failed", f"{type(result).__name__}: {result}", np.nan)
+                results = [failure] * len(group)
             else:
-                state, payload, wall = result
-            if state == "ok":
-                archive.append(points[i], payload, fidelity=simulator.fidelity, run_id=ids[i],
-                               provenance=Provenance(**prov, wall_time=wall))
-                summary.ok += 1
-            else:
-                archive.append(points[i], None, fidelity=simulator.fidelity, status="failed",
-                               reason=str(payload), run_id=ids[i],
-                               provenance=Provenance(**prov, wall_time=wall))
-                summary.failed += 1
-                summary.reasons[ids[i]] = str(payload)
-            bar.update(1)
+                results = result if batched else [result]
+            for i, res in zip(group, results, strict=True):
+                _store(archive, summary, simulator, points[i], ids[i], res, prov)
+                bar.update(1)
     finally:
         bar.close()
     summary.wall_time = time.perf_counter() - t_start
     return summary
+
+
+def _store(archive: Archive, summary: CampaignSummary, simulator: Simulator,
+           point: dict[str, float], run_id: str, result: tuple[str, Any, float],
+           prov: dict[str, str]) -> None:
+    """Append one finished run (ok or failed) to the archive and count it."""
+    state, payload, wall = result
+    if state == "ok":
+        archive.append(point, payload, fidelity=simulator.fidelity, run_id=run_id,
+                       provenance=Provenance(**prov, wall_time=wall))
+        summary.ok += 1
+    else:
+        archive.append(point, None, fidelity=simulator.fidelity, status="failed",
+                       reason=str(payload), run_id=run_id,
+                       provenance=Provenance(**prov, wall_time=wall))
+        summary.failed += 1
+        summary.reasons[run_id] = str(payload)
 
 
 def _progress(total: int, desc: str, enabled: bool):

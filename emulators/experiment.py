@@ -23,7 +23,8 @@ from datasets.campaign import CampaignSummary, run_campaign
 from emulators.errors import ConfigError
 
 ALLOWED_TARGET_PREFIXES = ("simulators.", "datasets.", "emulators.")
-TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "simulator", "design",
+TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "batch_size",
+                  "simulator", "design",
                   "emulator", "validation", "sensitivity", "export", "executor", "data",
                   "experiment"}
 
@@ -239,7 +240,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
             for prefix, X in (("train-", X_train), ("test-", X_test)):
                 ids = [f"{prefix}{i:05d}" for i in range(len(X))]
                 summary = run_campaign(simulator, X, archive, executor=executor, run_ids=ids,
-                                       progress=progress, description=f"simulating {prefix[:-1]}")
+                                       progress=progress, batch_size=conf.get("batch_size"),
+                                       description=f"simulating {prefix[:-1]}")
                 log(str(summary))
                 summaries.append(summary)
         finally:

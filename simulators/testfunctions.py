@@ -71,6 +71,22 @@ class IshigamiSimulator:
         x = np.array([[params["x1"], params["x2"], params["x3"]]])
         return {"y": np.float64(ishigami(x, self.a, self.b)[0])}
 
+    def run_batch(self, points: list[Mapping[str, float]]
+                  ) -> list[dict[str, np.ndarray] | SimulationError]:
+        """Evaluate many points in one vectorised call; failures come back as errors."""
+        if self.delay:
+            time.sleep(self.delay * len(points))
+        X = np.array([[p["x1"], p["x2"], p["x3"]] for p in points])
+        y = ishigami(X, self.a, self.b)
+        out: list[dict[str, np.ndarray] | SimulationError] = []
+        for p, v in zip(points, y, strict=True):
+            if self.fail_above is not None and p["x1"] > self.fail_above:
+                out.append(SimulationError(f"x1 above {self.fail_above} (a deliberate failure)",
+                                           p))
+            else:
+                out.append({"y": np.float64(v)})
+        return out
+
 
 class PoiseuilleSimulator:
     """Steady laminar flow in a rigid tube: ``ΔP = 8 μ L Q / (π r⁴)`` (Pa).

@@ -38,6 +38,22 @@ def test_campaign_archives_results_and_failures(tmp_path):
         assert (retry.skipped, retry.failed) == (20 - n_fail, n_fail)
 
 
+def test_batched_campaign_matches_one_by_one(tmp_path):
+    sim = IshigamiSimulator(fail_above=2.5)
+    X = sim.space.sample(21, seed=5)
+    with Archive.create(tmp_path / "one.h5", sim.space, sim.outputs) as a, \
+            Archive.create(tmp_path / "batch.h5", sim.space, sim.outputs) as b:
+        s1 = run_campaign(sim, X, a, progress=False, batch_size=1)
+        s8 = run_campaign(sim, X, b, executor=LocalExecutor(2), progress=False, batch_size=8)
+        assert (s1.ok, s1.failed) == (s8.ok, s8.failed) and s8.failed > 0
+        order = np.argsort(b.run_ids())
+        np.testing.assert_array_equal(b.inputs()[order], a.inputs())
+        np.testing.assert_array_equal(b.status()[order], a.status())
+        ya, yb = a.output("y"), b.output("y")[order]
+        np.testing.assert_array_equal(np.isnan(ya), np.isnan(yb))
+        np.testing.assert_allclose(yb[~np.isnan(yb)], ya[~np.isnan(ya)], rtol=1e-15)
+
+
 def _committed(path):
     if not os.path.exists(path):
         return 0
