@@ -34,7 +34,7 @@ import h5py
 import numpy as np
 
 from datasets.errors import ArchiveError, SchemaVersionError
-from simulators.base import OutputSpec
+from simulators.base import OutputSpec, finite_rows
 from simulators.design import ParameterSpace
 
 SCHEMA_VERSION = "1.0"
@@ -89,6 +89,11 @@ def _translate(path: Path, action: str):
     except ArchiveError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        if "unable to lock file" in str(exc) or getattr(exc, "errno", None) == 11:
+            raise ArchiveError(
+                f"campaign archive {str(path)!r} is in use by another process (a campaign "
+                f"writing it?); wait for it to finish, or read a copy of the file"
+            ) from exc
         raise ArchiveError(
             f"cannot {action} campaign archive {str(path)!r}: {exc}. If the file is damaged, "
             f"move it aside and re-run the campaign (completed runs in other archives are "
@@ -435,6 +440,19 @@ class Archive:
             m &= self.fidelities() == fidelity
         return m
 
+    def rows(self, run_ids: Sequence[str], *, include_failed: bool = False) -> np.ndarray:
+        """Row indices of these run ids (the last row of each; ids not stored are left out).
+
+        Failed rows are left out unless ``include_failed`` (a run retried after failing
+        has a failed row and a later ok row: the ok one is returned).
+        """
+        ok = self.status() == STATUS_OK
+        last: dict[str, int] = {}
+        for i, rid in enumerate(self.run_ids()):
+            if include_failed or ok[i]:
+                last[rid] = i
+        return np.array([last[r] for r in run_ids if r in last], dtype=int)
+
     def arrays(
         self,
         outputs: str | Sequence[str] | None = None,
@@ -465,7 +483,7 @@ class Archive:
                 raise ArchiveError(f"waveform outputs {wave} must be read one at a time")
             Y = np.column_stack([self.output(n)[m] for n in names]) if names else None
         if not include_failed:
-            finite = np.isfinite(Y.reshape(len(Y), -1)).all(axis=1)
+            finite = finite_rows(Y)
             X, Y = X[finite], Y[finite]
         return X, Y
 

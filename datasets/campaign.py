@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from datasets.archive import Archive, Provenance, config_hash
+from datasets.errors import ArchiveError
 from simulators.base import Simulator
 from simulators.errors import SimulationError
 from simulators.executors import Executor, SerialExecutor
@@ -54,7 +55,7 @@ def _run_batch(task: tuple[Simulator, list[dict[str, float]]]) -> list[tuple[str
         if isinstance(r, SimulationError):
             out.append(("failed", r.reason, wall))
         else:
-            out.append(("ok", {k: np.asarray(v, dtype=float) for k, v in r.items()}, wall))
+            out.append(_checked(r, wall))
     return out
 
 
@@ -66,7 +67,16 @@ def _run_one(task: tuple[Simulator, dict[str, float]]) -> tuple[str, Any, float]
         out = simulator(params)
     except SimulationError as exc:
         return "failed", exc.reason, time.perf_counter() - t0
-    return "ok", {k: np.asarray(v, dtype=float) for k, v in out.items()}, time.perf_counter() - t0
+    return _checked(out, time.perf_counter() - t0)
+
+
+def _checked(out: dict[str, Any], wall: float) -> tuple[str, Any, float]:
+    """An 'ok' result with a NaN or infinite output is a failed run, said so."""
+    values = {k: np.asarray(v, dtype=float) for k, v in out.items()}
+    bad = [k for k, v in values.items() if not np.all(np.isfinite(v))]
+    if bad:
+        return "failed", f"non-finite output {', '.join(bad)}", wall
+    return "ok", values, wall
 
 
 def run_campaign(
@@ -114,17 +124,18 @@ def run_campaign(
     ids = [f"run-{i:05d}" for i in range(len(X))] if run_ids is None else list(map(str, run_ids))
     if len(ids) != len(X) or len(set(ids)) != len(ids):
         raise ValueError("run_ids must be unique, one per design point")
+    prov = dict(simulator=simulator.name, version=simulator.version,
+                config_hash=config_hash(simulator.config()))
     stored = archive.run_ids()
     status = archive.status()
     done = set(stored[status == 0]) if retry_failed else set(stored)
     todo = [i for i, rid in enumerate(ids) if rid not in done]
+    _check_resumable(archive, X, ids, prov["config_hash"])
     summary = CampaignSummary(requested=len(ids), skipped=len(ids) - len(todo))
     if not todo:
         summary.wall_time = time.perf_counter() - t_start
         return summary
 
-    prov = dict(simulator=simulator.name, version=simulator.version,
-                config_hash=config_hash(simulator.config()))
     points = simulator.space.points(X)
     if batch_size is None:
         batch_size = 8 if hasattr(simulator, "run_batch") else 1
@@ -160,6 +171,37 @@ def run_campaign(
         bar.close()
     summary.wall_time = time.perf_counter() - t_start
     return summary
+
+
+def _check_resumable(archive: Archive, X: np.ndarray, ids: list[str], chash: str) -> None:
+    """Refuse to resume over stored runs made at other inputs or by another simulator config.
+
+    A run id is only a name: reusing the runs stored under it is right only when they are
+    the runs requested now.  Otherwise the archive belongs to another campaign.
+    """
+    stored = archive.run_ids()
+    if not len(stored):
+        return
+    row_of = {rid: i for i, rid in enumerate(stored)}  # the last row of each id
+    inputs = archive.inputs()
+    hashes = archive.provenance()["config_hash"]
+    for i, rid in enumerate(ids):
+        r = row_of.get(rid)
+        if r is None:
+            continue
+        if not np.allclose(inputs[r], X[i], rtol=1e-12, atol=0.0):
+            raise ArchiveError(
+                f"{str(archive.path)!r} already holds run {rid!r} at other inputs "
+                f"({dict(zip(archive.space.names, inputs[r].tolist(), strict=True))}); it "
+                f"belongs to another campaign (another design or seed). Use another archive "
+                f"path (or archive=null in an experiment, which names it by the config)."
+            )
+        if hashes[r] and hashes[r] != chash:
+            raise ArchiveError(
+                f"{str(archive.path)!r} holds run {rid!r} made with another simulator "
+                f"configuration (config hash {hashes[r][:12]} vs {chash[:12]}); reusing it "
+                f"would mix models. Use another archive path."
+            )
 
 
 def _store(archive: Archive, summary: CampaignSummary, simulator: Simulator,

@@ -11,6 +11,16 @@ from typing import Any
 
 __twinemu__ = True
 
+try:  # our sibling packages share generic names with PyPI projects: check they are ours
+    from simulators._guard import import_sibling as _import_sibling
+except ImportError as _exc:  # pragma: no cover - only with a foreign 'simulators' first
+    raise ImportError(
+        "'import simulators' did not find twinemu's package (another package of that name "
+        "shadows it); uninstall it or run from the twinemu checkout (pip install -e .)"
+    ) from _exc
+
+_import_sibling("simulators")  # light; 'datasets' is checked where it is imported
+
 _LAZY = {
     "GaussianProcess": "emulators.gp",
     "Emulator": "emulators.base",

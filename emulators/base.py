@@ -23,6 +23,7 @@ import numpy as np
 
 from emulators.errors import NotFittedError
 from emulators.outputs import OutputTransform
+from simulators.base import finite_rows
 from simulators.design import Parameter, ParameterSpace
 
 
@@ -189,14 +190,17 @@ class Emulator(ABC):
         if outputs is None:
             outputs = [s.name for s in archive.outputs if not s.is_waveform]
         names = [outputs] if isinstance(outputs, str) else list(outputs)
-        Y = {}
-        X = None
-        for name in names:
-            Xn, Yn = archive.arrays(name, fidelity=fidelity, run_prefix=run_prefix)
-            if X is not None and len(Xn) != len(X):
-                raise ValueError(f"outputs {names} are not all present on the same runs; "
-                                 f"fit them separately")
-            X, Y[name] = Xn, Yn
+        # One row mask for every output, so each output stays paired with its inputs.
+        m = archive.mask(fidelity=fidelity, run_prefix=run_prefix)
+        X = archive.inputs()[m]
+        Y = {n: archive.output(n)[m] for n in names}
+        finite = np.ones(len(X), bool)
+        for y in Y.values():
+            finite &= finite_rows(y)
+        if not finite.all():
+            warnings.warn(f"{int((~finite).sum())} of {len(X)} runs have NaN in one of "
+                          f"{names} and are left out of the fit", UserWarning, stacklevel=3)
+        X, Y = X[finite], {n: y[finite] for n, y in Y.items()}
         units = {n: archive.output_spec(n).unit for n in names}
         if isinstance(outputs, str):
             Y = Y[outputs]
@@ -251,9 +255,15 @@ def _versions() -> dict[str, str]:
 
 
 def _git_sha() -> str:
+    """HEAD of the checkout twinemu runs from, with ``-dirty`` if its files were modified."""
+    here = Path(__file__).resolve().parent
     try:
         res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parent, timeout=5)
-        return res.stdout.strip() if res.returncode == 0 else ""
+                             cwd=here, timeout=5)
+        if res.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=here, timeout=5)
+        return res.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return ""

@@ -29,7 +29,7 @@ EPILOG = """\
 examples:
   twinemu run                                     the default experiment (Windkessel)
   twinemu run design.n_train=96 emulator.kernel=rbf
-  twinemu run +experiment=quick                   a small experiment that takes seconds
+  twinemu run experiment=quick                    a small experiment that takes seconds
   twinemu run --multirun emulator.kernel=matern52,rbf
   twinemu run --cfg job                           show the composed config, run nothing
   twinemu info outputs/windkessel_default/<time>/emulator.safetensors
@@ -59,6 +59,7 @@ def _hydra_run(overrides: list[str]) -> int:
     import hydra
     from hydra.core.hydra_config import HydraConfig
 
+    from datasets.errors import AdapterError, ArchiveError, ManifestError
     from emulators.errors import ConfigError
     from emulators.experiment import run_experiment
     from simulators.errors import ConfigurationError, ParameterError
@@ -73,6 +74,10 @@ def _hydra_run(overrides: list[str]) -> int:
         except (ConfigError, ConfigurationError, ParameterError) as exc:
             print(f"twinemu run: configuration error: {exc}", file=sys.stderr)
             status["code"] = EXIT_USAGE
+            return
+        except (ArchiveError, AdapterError, ManifestError) as exc:
+            print(f"twinemu run: {type(exc).__name__}: {exc}", file=sys.stderr)
+            status["code"] = EXIT_FAILED
             return
         verdict = "passed" if res.passed else "FAILED its checks"
         print(f"\nexperiment {cfg.name} {verdict}.\n  report:   {res.report}\n"
@@ -127,10 +132,14 @@ def _predict(args: argparse.Namespace) -> int:
     emu = runtime.load(args.file)
     values = {}
     for item in args.values:
-        if "=" not in item:
-            raise SystemExit(f"twinemu predict: expected NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        values[k] = float(v)
+        k, sep, v = item.partition("=")
+        try:
+            values[k] = float(v) if sep else None
+        except ValueError:
+            values[k] = None
+        if values[k] is None:
+            raise SystemExit(f"twinemu predict: expected NAME=NUMBER, got {item!r} "
+                             f"(inputs: {', '.join(emu.input_names)})")
     result = emu.predict_dict(values)
     for name, (mean, var) in result.items():
         if mean.ndim == 1:
@@ -146,21 +155,39 @@ def _check(args: argparse.Namespace) -> int:
     from datasets import Archive
     from emulators import runtime
     from emulators.validation import validate
+    from simulators.base import finite_rows
 
     emu = runtime.load(args.file)
     with Archive.open(args.archive) as archive:
+        if archive.space.names != emu.input_names:
+            raise SystemExit(f"twinemu check: the archive's inputs {archive.space.names} are "
+                             f"not the emulator's {emu.input_names}")
         ok = archive.mask(fidelity=args.fidelity, run_prefix=args.runs)
-        names = args.outputs or [n for n in emu.output_names if n in archive.output_names]
-        missing = [n for n in names if n not in archive.output_names]
+        names = args.outputs or emu.output_names
+        missing = [n for n in names if n not in archive.output_names or n not in
+                   emu.output_names]
         if missing:
-            raise SystemExit(f"twinemu check: outputs {missing} are not in {args.archive}")
+            raise SystemExit(f"twinemu check: outputs {missing} are not both in the emulator "
+                             f"({emu.output_names}) and in {args.archive} "
+                             f"({archive.output_names}); choose with --outputs")
         Y = {n: archive.output(n)[ok] for n in names}
         X = archive.inputs()[ok]
     keep = np.ones(len(X), bool)
     for y in Y.values():
-        keep &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
+        keep &= finite_rows(y)
+    notes = []
+    outside = keep & ~emu.in_domain(X)
+    if outside.any():
+        notes.append(f"{int(outside.sum())} runs outside the emulator's domain not checked")
+    keep &= ~outside
+    trained = keep & emu.training_mask(X)
+    if trained.any():
+        notes.append(f"{int(trained.sum())} training runs of the emulator excluded")
+    keep &= ~trained
+    for note in notes:
+        print(f"twinemu check: {note}")
     if keep.sum() == 0:
-        raise SystemExit("twinemu check: no successful runs selected in the archive")
+        raise SystemExit("twinemu check: no held-out successful runs selected in the archive")
     res = validate(emu, X[keep], {n: y[keep] for n, y in Y.items()}, level=args.level)
     print(res.table())
     failures = []

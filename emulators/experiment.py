@@ -17,10 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from datasets import Archive
-from datasets.archive import config_hash
-from datasets.campaign import CampaignSummary, run_campaign
-from emulators.errors import ConfigError
+from simulators._guard import import_sibling
+
+import_sibling("datasets")
+from datasets import Archive  # noqa: E402
+from datasets.archive import config_hash  # noqa: E402
+from datasets.campaign import CampaignSummary, run_campaign  # noqa: E402
+from emulators.errors import ConfigError  # noqa: E402
+from simulators.base import finite_rows  # noqa: E402
 
 ALLOWED_TARGET_PREFIXES = ("simulators.", "datasets.", "emulators.")
 TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "batch_size",
@@ -90,15 +94,53 @@ def _schema(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"'{where}' is incomplete: {exc}") from exc
 
 
+def _locate(target: str) -> Any:
+    """Import the object a dotted path names (module part first, then attributes)."""
+    import importlib
+
+    parts = target.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"no module in {target!r}")
+
+
 def check_targets(node: Any, path: str = "") -> None:
-    """Refuse any ``_target_`` outside twinemu's packages (no arbitrary code from YAML)."""
+    """Refuse any ``_target_`` that is not a class or function defined in twinemu.
+
+    The dotted path must start with one of our packages *and* resolve to a class or a
+    function whose defining module is ours: ``emulators.runtime.np.save`` starts with
+    ``emulators.`` but is numpy's ``save``, and is refused (no arbitrary code from YAML).
+    """
+    import inspect
+
     if isinstance(node, dict):
         target = node.get("_target_")
-        if target is not None and not str(target).startswith(ALLOWED_TARGET_PREFIXES):
-            raise ConfigError(
-                f"_target_ {target!r} at '{path or '<root>'}' is not allowed: targets must "
-                f"start with {', '.join(ALLOWED_TARGET_PREFIXES)}"
-            )
+        if target is not None:
+            where = path or "<root>"
+            if not str(target).startswith(ALLOWED_TARGET_PREFIXES):
+                raise ConfigError(
+                    f"_target_ {target!r} at '{where}' is not allowed: targets must start "
+                    f"with {', '.join(ALLOWED_TARGET_PREFIXES)}"
+                )
+            try:
+                obj = _locate(str(target))
+            except (ImportError, AttributeError) as exc:
+                raise ConfigError(f"_target_ {target!r} at '{where}' does not exist: {exc}"
+                                  ) from exc
+            module = getattr(obj, "__module__", "") or ""
+            if not ((inspect.isclass(obj) or inspect.isfunction(obj))
+                    and f"{module}.".startswith(ALLOWED_TARGET_PREFIXES)):
+                raise ConfigError(
+                    f"_target_ {target!r} at '{where}' is not allowed: it resolves to "
+                    f"{module or type(obj).__name__}.{getattr(obj, '__name__', '?')}, which "
+                    f"is not a twinemu class or function"
+                )
         for k, v in node.items():
             check_targets(v, f"{path}.{k}" if path else str(k))
     elif isinstance(node, list):
@@ -247,9 +289,13 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
         finally:
             executor.close()
         outputs = conf.get("emulate") or archive.output_names
+        unknown = [n for n in outputs if n not in archive.output_names]
+        if unknown:
+            raise ConfigError(f"emulate names unknown outputs {unknown}; the simulator's "
+                              f"outputs are {archive.output_names}")
         units = {n: archive.output_spec(n).unit for n in outputs}
-        train = _read(archive, outputs, "train-")
-        test = _read(archive, outputs, "test-")
+        train = _read(archive, outputs, [f"train-{i:05d}" for i in range(len(X_train))])
+        test = _read(archive, outputs, [f"test-{i:05d}" for i in range(len(X_test))])
     if len(train[0]) < 2 or len(test[0]) < 1:
         raise ConfigError(
             f"too few successful runs to fit and validate ({len(train[0])} train, "
@@ -346,14 +392,14 @@ def _ingest_experiment(conf, dcfg: DataConfig, out: Path, root: Path, name: str,
     return ExperimentResult(out, archive_path, report, metrics, None, summary.failed == 0, [])
 
 
-def _read(archive: Archive, outputs: list[str], prefix: str):
-    """Inputs and ``{output: values}`` of the successful runs with this id prefix."""
-    ok = archive.mask(run_prefix=prefix)
-    Y = {n: archive.output(n)[ok] for n in outputs}
-    finite = np.ones(int(ok.sum()), bool)
+def _read(archive: Archive, outputs: list[str], run_ids: list[str]):
+    """Inputs and ``{output: values}`` of the successful runs among ``run_ids``."""
+    rows = archive.rows(run_ids)
+    Y = {n: archive.output(n)[rows] for n in outputs}
+    finite = np.ones(len(rows), bool)
     for y in Y.values():
-        finite &= np.isfinite(y.reshape(len(y), -1)).all(axis=1)
-    return archive.inputs()[ok][finite], {n: y[finite] for n, y in Y.items()}
+        finite &= finite_rows(y)
+    return archive.inputs()[rows][finite], {n: y[finite] for n, y in Y.items()}
 
 
 def _apply_checks(result, checks: ChecksConfig) -> dict[str, dict[str, Any]]:

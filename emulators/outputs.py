@@ -73,11 +73,11 @@ class OutputTransform:
             if pca is not None and shape:
                 center = y2.mean(axis=0)
                 _, s, vt = np.linalg.svd(y2 - center, full_matrices=False)
-                if isinstance(pca, float) and 0 < pca < 1:
+                if isinstance(pca, float | np.floating) and 0 < pca < 1:
                     frac = np.cumsum(s**2) / max(np.sum(s**2), np.finfo(float).tiny)
                     k = int(np.searchsorted(frac, pca) + 1)
-                elif isinstance(pca, int) and pca >= 1:
-                    k = pca
+                elif isinstance(pca, int | np.integer) and pca >= 1:
+                    k = int(pca)
                 else:
                     raise ValueError(
                         f"pca must be a fraction in (0, 1) or a count >= 1, got {pca!r}")

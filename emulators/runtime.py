@@ -207,6 +207,22 @@ class RuntimeEmulator:
             return mean[:, 0], var[:, 0]
         return mean, var
 
+    def training_mask(self, X: Any, atol: float = 1e-9) -> np.ndarray:
+        """Which rows of ``X`` are training points of this emulator (within ``atol`` in the
+        unit cube); a check on them would measure interpolation, not prediction."""
+        U = self.space.to_unit(self.space.as_array(X))
+        train = getattr(self._predictor, "U", None)
+        if train is None:
+            return np.zeros(len(U), bool)
+        d = np.abs(U[:, None, :] - train[None, :, :]).max(axis=2)
+        return (d <= atol).any(axis=1)
+
+    def in_domain(self, X: Any) -> np.ndarray:
+        """Which rows of ``X`` lie inside the domain of validity."""
+        X = self.space.as_array(X)
+        b = self.space.bounds
+        return np.all(np.isfinite(X) & (X >= b[:, 0]) & (X <= b[:, 1]), axis=1)
+
     def predict_dict(self, X: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{output name: (mean, variance)}`` with waveforms as ``(n, T)``."""
         X = self.space.check(X)

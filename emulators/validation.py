@@ -112,6 +112,10 @@ def cross_validate(make_model: Callable[[], Any], X: np.ndarray, Y: Mapping[str,
     n = len(X)
     if not 2 <= k <= n:
         raise ValueError(f"k must be between 2 and the number of runs ({n}), got {k}")
+    if space is None:  # one domain for every fold: the bounding box of all the runs
+        from emulators.base import _bounding_space
+
+        space = _bounding_space(X)
     folds = np.array_split(np.random.default_rng(seed).permutation(n), k)
     preds = {name: (np.asarray(y, float), np.zeros_like(y, dtype=float),
                     np.zeros_like(y, dtype=float)) for name, y in Y.items()}

@@ -26,6 +26,12 @@ def phase_grid(n: int = DEFAULT_PHASE_POINTS) -> np.ndarray:
     return np.arange(n, dtype=float) / n
 
 
+def finite_rows(y: np.ndarray) -> np.ndarray:
+    """Rows of outputs ``y`` (``(n,)`` or ``(n, ...)``) whose values are all finite (n ≥ 0)."""
+    f = np.isfinite(y)
+    return f.all(axis=tuple(range(1, f.ndim))) if f.ndim > 1 else f
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """One output of a simulator.

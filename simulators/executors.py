@@ -57,41 +57,55 @@ class SerialExecutor:
 
 
 class LocalExecutor(SerialExecutor):
-    """A pool of ``n_workers`` local processes (default: the CPU count)."""
+    """A pool of ``n_workers`` local processes (default: the CPU count).
+
+    When a worker process dies (killed, out of memory, a crash in compiled code), the
+    pool breaks and every item not yet finished comes back broken.  Those items are then
+    run again one at a time, each in a fresh single-process pool, so the item that kills
+    its worker is identified and only it is reported, as :class:`WorkerDiedError` after
+    ``1 + max_retries`` attempts; the innocent items simply complete.
+    """
 
     def __init__(self, n_workers: int | None = None, *, max_retries: int = 1):
+        if n_workers is not None and int(n_workers) < 1:
+            raise ConfigurationError(f"n_workers must be >= 1 (or None for all CPUs), "
+                                     f"got {n_workers}")
         self.n_workers = int(n_workers or os.cpu_count() or 1)
-        if self.n_workers < 1:
-            raise ConfigurationError(f"n_workers must be >= 1, got {n_workers}")
-        self.max_retries = max_retries
+        self.max_retries = int(max_retries)
 
     def map_unordered(self, fn, items):
-        pending = list(range(len(items)))
-        tries = dict.fromkeys(pending, 0)
-        while pending:
-            broken: list[int] = []
-            with ProcessPoolExecutor(self.n_workers) as pool:
-                futures = {pool.submit(fn, items[i]): i for i in pending}
-                while futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        i = futures.pop(fut)
-                        try:
-                            yield i, fut.result()
-                        except BrokenProcessPool:
-                            broken.append(i)
-                        except Exception as exc:
-                            yield i, exc
-            pending = []
-            for i in broken:
-                tries[i] += 1
-                if tries[i] > self.max_retries:
-                    yield i, WorkerDiedError(
-                        f"the worker process died while running item {i} "
-                        f"({tries[i]} attempts); it may have run out of memory"
-                    )
-                else:
-                    pending.append(i)
+        broken: list[int] = []
+        yield from self._pool_round(fn, items, range(len(items)), self.n_workers, broken)
+        for i in broken:  # isolate: one item per fresh pool, so a crash names its item
+            for attempt in range(1 + self.max_retries):
+                died: list[int] = []
+                results = list(self._pool_round(fn, items, [i], 1, died))
+                if not died:
+                    yield from results
+                    break
+            else:
+                yield i, WorkerDiedError(
+                    f"the worker process died while running item {i} "
+                    f"({1 + self.max_retries} attempts alone); it may run out of memory or "
+                    f"crash in compiled code"
+                )
+
+    @staticmethod
+    def _pool_round(fn, items, indices, n_workers, broken):
+        # Workers come from a fork server, not a fork of this process: they must not
+        # inherit its open files (an HDF5 archive's lock would outlive a killed campaign).
+        with ProcessPoolExecutor(n_workers, mp_context=_mp_context()) as pool:
+            futures = {pool.submit(fn, items[i]): i for i in indices}
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = futures.pop(fut)
+                    try:
+                        yield i, fut.result()
+                    except BrokenProcessPool:
+                        broken.append(i)
+                    except Exception as exc:
+                        yield i, exc
 
 
 class DaskExecutor(SerialExecutor):
@@ -190,6 +204,13 @@ class SlurmExecutor(SerialExecutor):
             remaining = still
             if remaining:
                 time.sleep(2.0)
+
+
+def _mp_context():
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def get_executor(kind: str = "local", **kwargs: Any) -> Executor:

@@ -51,6 +51,16 @@ def test_foreign_targets_are_refused(tmp_path):
     cfg["executor"] = {"_target_": "os.system", "command": "echo hacked"}
     with pytest.raises(ConfigError, match="'os.system' at 'executor' is not allowed"):
         run_experiment(cfg, tmp_path)
+    # a path through one of our modules to someone else's function is refused too
+    written = tmp_path / "written.npy"
+    cfg["executor"] = {"_target_": "emulators.runtime.np.save", "file": str(written),
+                       "arr": [1, 2]}
+    with pytest.raises(ConfigError, match="not a twinemu class or function"):
+        run_experiment(cfg, tmp_path)
+    assert not written.exists()
+    cfg["executor"] = {"_target_": "emulators.NoSuchThing"}
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_experiment(cfg, tmp_path)
 
 
 def test_unknown_and_missing_keys_are_errors(tmp_path):
@@ -64,3 +74,18 @@ def test_unknown_and_missing_keys_are_errors(tmp_path):
     bad_sim = {**cfg["simulator"], "colour": "red"}
     with pytest.raises(ConfigError, match="colour"):
         run_experiment({**cfg, "simulator": bad_sim}, tmp_path)
+
+
+def test_a_shadowing_package_is_named(tmp_path):
+    """A foreign 'datasets' package first on the path gives an error naming it."""
+    import subprocess
+    import sys
+
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "__init__.py").write_text("x = 1\n")
+    res = subprocess.run([sys.executable, "-c", "import emulators.experiment"],
+                         capture_output=True, text=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+    assert res.returncode != 0
+    assert f"found {tmp_path / 'datasets' / '__init__.py'}" in res.stderr
+    assert "not twinemu's 'datasets' package" in res.stderr

@@ -67,7 +67,7 @@ def _committed(path):
 def _twinemu_run(tmp_path, run_dir):
     cmd = [sys.executable, "-m", "emulators.cli", "run", "experiment=quick",
            "simulator=ishigami", "simulator.delay=0.15", "design.n_train=30",
-           "design.n_test=4", "executor=serial", "progress=false",
+           "design.n_test=4", "progress=false",
            "validation.checks.r2_min=null", "validation.checks.coverage_min=null",
            f"archive={tmp_path / 'campaign.h5'}", f"hydra.run.dir={run_dir}"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -75,7 +75,8 @@ def _twinemu_run(tmp_path, run_dir):
 
 
 def test_killed_experiment_resumes_from_the_archive(tmp_path):
-    """Kill `twinemu run` (SIGKILL) during the simulation stage, then run it again."""
+    """Kill `twinemu run` (SIGKILL, its worker processes too) during the simulation stage,
+    then run it again: the default local executor, batches of 8 runs per task."""
     archive = tmp_path / "campaign.h5"
     proc = _twinemu_run(tmp_path, tmp_path / "run1")
     deadline = time.time() + 120
@@ -83,6 +84,12 @@ def test_killed_experiment_resumes_from_the_archive(tmp_path):
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    for _ in range(100):  # until every process of the killed group is gone
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
     done_before = _committed(archive)
     assert 6 <= done_before < 30, "the run should have been killed mid-campaign"
     with Archive.open(archive) as a:

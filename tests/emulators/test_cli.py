@@ -59,15 +59,19 @@ def test_predict_and_out_of_domain(quick_run):
     assert float(line.split()[1]) == pytest.approx(1.16e8 * 75e-6 * 70 / 60, rel=0.01)
     res = twinemu("predict", f, "R_p=9e8", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
     assert res.returncode == 1 and "OutOfDomainError: R_p=9e+08 outside" in res.stderr
+    res = twinemu("predict", f, "R_p=abc", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
+    assert res.returncode != 0 and "expected NAME=NUMBER, got 'R_p=abc'" in res.stderr
 
 
 def test_check_gate_passes_and_fails(quick_run):
     tmp, _ = quick_run
     f, a = str(tmp / "run" / "emulator.safetensors"), str(tmp / "a.h5")
-    ok = twinemu("check", f, "--archive", a, "--runs", "test-", "--r2-min", "0.95",
+    ok = twinemu("check", f, "--archive", a, "--r2-min", "0.95",
                  "--coverage-min", "0.5")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "passed" in ok.stdout
+    # without --runs, the 16 training runs are recognised and left out: 8 held-out runs
+    assert "16 training runs of the emulator excluded" in ok.stdout
+    assert "passed on 8 runs" in ok.stdout
     bad = twinemu("check", f, "--archive", a, "--runs", "test-", "--nrmse-max", "1e-9")
     assert bad.returncode == 1 and "FAILED" in bad.stdout
 

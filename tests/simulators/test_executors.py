@@ -50,3 +50,22 @@ def test_dask_local_cluster_runs_the_batch():
 def test_unknown_executor_is_a_clear_error():
     with pytest.raises(ConfigurationError, match="unknown executor 'mpi'"):
         get_executor("mpi")
+
+
+def test_a_crash_does_not_fail_the_items_that_were_queued():
+    # With 2 workers and 12 items, most items are queued when item 3 kills its worker:
+    # they must all complete, and only item 3 is reported.
+    got = dict(LocalExecutor(2).map_unordered(die_on_three, list(range(12))))
+    assert [i for i, v in got.items() if isinstance(v, WorkerDiedError)] == [3]
+    assert all(got[i] == i + 100 for i in range(12) if i != 3)
+
+
+def die_on_three(x):
+    if x == 3:
+        os._exit(13)
+    return x + 100
+
+
+def test_zero_workers_is_an_error():
+    with pytest.raises(ConfigurationError, match="n_workers must be >= 1"):
+        LocalExecutor(0)
