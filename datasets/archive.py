@@ -7,7 +7,8 @@ Layout (schema 1.x)::
     /inputs           (n, d) float64      attrs: names, units, bounds
     /outputs/<qoi>    (n,) or (n, T)      attrs: unit, description; NaN where not computed
     /status           (n,) int8           0 = ok, 1 = failed
-    /reason           (n,) str            why a run failed ("" when ok)
+    /reason           (n,) str            why a run failed; for an ok run "" or a note
+                                          (e.g. "WSS skipped: no volume cells")
     /fidelity         (n,) str            level name ("0d", "1d", "3d", ...)
     /run_id           (n,) str            unique key; a resumed campaign skips known ids
     /provenance/simulator, version, config_hash, source_sha256 (str), wall_time (s),

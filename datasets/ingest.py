@@ -6,7 +6,9 @@ each reading one step at a time), reduces it to quantities of interest
 the adapter and solver version, the SHA-256 of every source file, a hash of the manifest
 row and the wall time.  Only the main process writes the archive.  Runs already in the
 archive are skipped (resume); a bad file becomes a failed run with its reason and the
-others go on.  Source files are opened read-only and never modified.
+others go on.  A reader process that dies (a segmentation fault or out-of-memory kill in
+h5py) is replaced: the runs it had in flight are read again one at a time, and a run whose
+reader dies twice is recorded as failed.  Source files are opened read-only and never modified.
 
 Manifest (YAML)
 ---------------
@@ -25,6 +27,7 @@ Manifest (YAML)
       caps_from: artery_info.json    # VaMPy: tag untagged caps from their centres
       phase_points: 100              # waveforms resampled to k/n, k = 0..n-1
       period: 0.951                  # s (default: span + one step)
+      cycle: last                    # average over the last full period (t > t_end - period)
       low_wss_threshold: 0.4         # Pa
       percentiles: [10, 50, 90]
       flow_unit: mL/s                # archive units
@@ -58,8 +61,9 @@ import json
 import multiprocessing
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +78,7 @@ from simulators.design import ParameterSpace
 
 _QOI_KEYS = {"velocity", "pressure", "displacement", "inlet", "outlets", "wall", "regions",
              "caps", "cap_tags", "caps_from", "wss", "low_wss_threshold", "percentiles",
-             "phase_points", "period", "units", "flow_unit", "pressure_unit", "steps"}
+             "phase_points", "period", "cycle", "units", "flow_unit", "pressure_unit", "steps"}
 _UNIT_KEYS = {"length", "time", "pressure", "density", "viscosity", "dt"}
 _RUN_KEYS = {"id", "inputs", "source", "format", "fidelity", "options"}
 
@@ -186,7 +190,20 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         if rid in seen:
             raise ManifestError(f"{where}: duplicate run id {rid!r}")
         seen.add(rid)
-        inputs = {str(k): float(v) for k, v in (r.get("inputs") or {}).items()}
+        raw = r.get("inputs") or {}
+        if not isinstance(raw, Mapping):
+            raise ManifestError(f"{where} ({rid}): 'inputs' must be a mapping "
+                                f"{{parameter: value}}, got {raw!r}")
+        inputs = {}
+        for k, v in raw.items():
+            try:
+                if isinstance(v, bool):
+                    raise TypeError("a yes/no value")
+                inputs[str(k)] = float(v)
+            except (TypeError, ValueError) as exc:
+                raise ManifestError(f"{where} ({rid}): input {k}={v!r} is not a number; give "
+                                    f"a value in the parameter's unit, e.g. {k}: 1.0"
+                                    ) from exc
         missing = [n for n in space.names if n not in inputs]
         unknown_in = [k for k in inputs if k not in space.names]
         if missing or unknown_in:
@@ -236,16 +253,8 @@ def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None =
     except (TypeError, QoIError) as exc:
         raise ManifestError(f"qois.units: {exc}") from exc
     if caps_from:
-        info = json.loads(Path(_expand(caps_from, folder)).read_text())
-        caps = {k: info[k] for k in ("inlet", *sorted(k for k in info if k.startswith("outlet")
-                                                          and not k.endswith(("_area", "_ids"))))}
+        caps, tags = _read_caps(Path(_expand(caps_from, folder)))
         q.setdefault("caps", caps)
-        tags = {}
-        if "inlet_id" in info and "outlet_ids" in info:  # VaMPy's tag numbering
-            tags["inlet"] = int(np.ravel(info["inlet_id"])[0])
-            outs = sorted(k for k in caps if k.startswith("outlet"))
-            for k, t in zip(outs, info["outlet_ids"], strict=False):
-                tags[k] = int(t)
         q.setdefault("cap_tags", tags)
         q.setdefault("outlets", sorted(k for k in caps if k != "inlet"))
     if phase_points is not None and "phase_points" not in q:
@@ -258,6 +267,40 @@ def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None =
         return QoISpec(units=su, **q)
     except (TypeError, QoIError) as exc:
         raise ManifestError(f"qois: {exc}") from exc
+
+
+def _read_caps(path: Path) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Cap centres and VaMPy tags from an ``artery_info.json`` (``qois.caps_from``)."""
+    where = f"qois.caps_from: {str(path)!r}"
+    try:
+        info = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{where} does not exist; it should be the artery_info.json "
+                            f"written beside the VaMPy mesh") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{where} cannot be read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{where} is not valid JSON ({exc})") from exc
+    if not isinstance(info, Mapping) or "inlet" not in info:
+        raise ManifestError(f"{where} must be a JSON object with cap centres: 'inlet' and "
+                            f"'outlet0', 'outlet1'... as [x, y, z]")
+    names = ("inlet", *sorted(k for k in info if k.startswith("outlet")
+                              and not k.endswith(("_area", "_ids"))))
+    try:
+        caps = {k: [float(x) for x in np.ravel(info[k])] for k in names}
+        tags = {}
+        if "inlet_id" in info and "outlet_ids" in info:  # VaMPy's tag numbering
+            tags["inlet"] = int(np.ravel(info["inlet_id"])[0])
+            outs = sorted(k for k in caps if k.startswith("outlet"))
+            for k, t in zip(outs, np.ravel(info["outlet_ids"]), strict=False):
+                tags[k] = int(t)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ManifestError(f"{where}: cap centres must be [x, y, z] numbers and ids "
+                            f"integers ({exc})") from exc
+    bad = [k for k, c in caps.items() if len(c) != 3]
+    if bad:
+        raise ManifestError(f"{where}: cap centres {bad} are not [x, y, z]")
+    return caps, tags
 
 
 def output_specs(spec: QoISpec) -> list[OutputSpec]:
@@ -316,8 +359,9 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
             result = compute_qois(src, spec)
         outputs = {k: v for k, v in result.items() if not k.startswith("_")}
         prov["wall_time"] = time.perf_counter() - t0
-        return {"id": run.id, "status": "ok", "reason": "", "outputs": outputs,
-                "provenance": prov}
+        # an ok run's reason says what was left out and why (e.g. WSS on face data)
+        return {"id": run.id, "status": "ok", "reason": "; ".join(result.get("_notes", ())),
+                "outputs": outputs, "provenance": prov}
     except Exception as exc:  # noqa: BLE001 - recorded as a failed run with its reason
         # Expected: AdapterError (unreadable/odd file), QoIError (NaN, missing boundary),
         # OSError.  Anything else is a twinemu bug met on this file: it is still recorded
@@ -336,6 +380,26 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
             msg = f"{msg} (unexpected error inside twinemu; please report it with the file)"
         return {"id": run.id, "status": "failed", "reason": f"{type(exc).__name__}: {msg}",
                 "outputs": {}, "provenance": prov}
+
+
+def _died(entry: dict[str, Any], qois: dict[str, Any], error: BaseException) -> dict[str, Any]:
+    """The failed-run record of a run whose reader process died twice (no result came)."""
+    run = RunEntry(**entry)
+    row = {**entry, "source": {k: Path(v).name for k, v in run.source.items()}
+           if isinstance(run.source, dict) else Path(run.source).name, "qois": qois}
+    sha = ""
+    try:
+        sha = _combined_sha([Path(p) for p in _files_of(run.source) if Path(p).exists()])
+    except (OSError, IndexError, ValueError):
+        pass
+    reason = (f"the reader process died ({type(error).__name__}: {error}); it died again "
+              f"when the run was read alone, so this run's files crash the reader (a "
+              f"segmentation fault or out-of-memory kill in h5py/HDF5 is typical) -- check "
+              f"the files with h5dump and the machine's memory")
+    prov = {"simulator": run.format or "", "version": "", "config_hash": config_hash(row),
+            "source_sha256": sha, "wall_time": float("nan")}
+    return {"id": run.id, "status": "failed", "reason": reason, "outputs": {},
+            "provenance": prov}
 
 
 # -- the driver ------------------------------------------------------------------------------
@@ -418,17 +482,80 @@ def ingest(manifest: str | Path, archive: str | Path, *, workers: int = 2,
     return summary
 
 
-def _run_all(args: list[tuple], workers: int):
+#: a worker's "run started" channel (set in each worker process by _worker_init)
+_STARTED: Any = None
+
+
+def _worker_init(started: Any) -> None:
+    global _STARTED
+    _STARTED = started
+
+
+def _traced(worker: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Say which run this worker starts (so a crash can be pinned on it), then run it."""
+    if _STARTED is not None:
+        _STARTED.put(args[0]["id"])  # synchronous: written before the reader can crash
+    return worker(*args)
+
+
+def _pool_round(ctx: Any, batch: list[tuple], workers: int,
+                worker: Callable[..., dict[str, Any]], crash: dict[str, Any]):
+    """Run ``batch`` in a fresh pool and yield results; on a dead worker, stop and put the
+    ids of the runs in flight (started, not finished) and the error into ``crash``."""
+    started = ctx.SimpleQueue()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(started,)) as pool:
+        futures = {pool.submit(_traced, worker, *a): a[0]["id"] for a in batch}
+        ids = dict(futures)
+        finished: set[str] = set()
+        try:
+            for fut in as_completed(futures):
+                res = fut.result()
+                finished.add(ids[fut])
+                yield res
+        except BrokenProcessPool as exc:
+            for fut, rid in ids.items():  # results that arrived before the crash
+                if rid not in finished and fut.done() and fut.exception() is None:
+                    finished.add(rid)
+                    yield fut.result()
+            begun = set()
+            while not started.empty():
+                begun.add(started.get())
+            crash["error"] = exc
+            crash["in_flight"] = (begun - finished) or (set(ids.values()) - finished)
+
+
+def _run_all(args: list[tuple], workers: int,
+             worker: Callable[..., dict[str, Any]] | None = None):
+    """Yield the result of ``worker(*a)`` (default :func:`process_run`) for each ``a``.
+
+    With ``workers > 1`` the runs are read in spawned processes.  A reader process that
+    dies (segmentation fault or out-of-memory kill in h5py, ``BrokenProcessPool``) takes
+    the pool with it: the pool is rebuilt, the runs that were in flight are read again one
+    at a time, and a run whose reader dies a second time is recorded as failed; the others
+    go on.  (With ``workers=1`` the runs are read in this process, which such a crash ends.)
+    """
+    worker = process_run if worker is None else worker
     if workers <= 1 or len(args) <= 1:
         for a in args:
-            yield process_run(*a)
+            yield worker(*a)
         return
     # spawn: workers start clean, not as forks of a process holding the archive open
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(process_run, *a) for a in args]
-        for fut in as_completed(futures):
-            yield fut.result()
+    todo = {a[0]["id"]: a for a in args}
+    deaths: dict[str, int] = {}
+    while todo:
+        suspects = [rid for rid in todo if deaths.get(rid)]
+        # a suspect is read alone, so that a second death is its own
+        batch, n = ([todo[suspects[0]]], 1) if suspects else (list(todo.values()), workers)
+        crash: dict[str, Any] = {}
+        for res in _pool_round(ctx, batch, n, worker, crash):
+            todo.pop(res["id"], None)
+            yield res
+        for rid in sorted(crash.get("in_flight", ())):
+            deaths[rid] = deaths.get(rid, 0) + 1
+            if deaths[rid] >= 2:
+                yield _died(*todo.pop(rid)[:2], crash["error"])
 
 
 class _NoBar:

@@ -14,11 +14,18 @@ Definitions (Ku 1985; Himburg et al. 2002; Di Achille et al. 2014)::
     OSI     = 1/2 (1 - |int tau dt| / int |tau| dt)
     RRT     = 1 / ((1 - 2 OSI) TAWSS)
     ECAP    = OSI / TAWSS
+
+Time integrals and waveforms use the samples of the last full period only
+(``t > t_end - T``, :func:`last_cycle`).  Point fields are integrated exactly on P1
+triangles; face-centred (Fluent) and cell-centred (CGNS ``CellCenter``) fields use the
+face sums above directly, and WSS, which needs point velocity on tetrahedra, is then
+skipped with a note.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +34,16 @@ import numpy as np
 
 from datasets.adapters.base import Mesh, RunSource, match_rows
 from datasets.errors import QoIError
-from datasets.mesh import boundary_triangles, facet_owner, tag_caps, triangle_geometry
+from datasets.mesh import (
+    BoundaryFaces,
+    boundary_faces,
+    boundary_triangles,
+    facet_owner,
+    facet_vector_areas,
+    tag_caps,
+    triangle_geometry,
+    triangulate,
+)
 
 _LENGTH = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
 _TIME = {"s": 1.0, "ms": 1e-3}
@@ -119,6 +135,20 @@ def surface_mean(points: np.ndarray, tris: np.ndarray, values: np.ndarray) -> fl
     return float(np.sum(area * _scalar(values)[tris].mean(axis=1)) / np.sum(area))
 
 
+def face_flow(vector_area: np.ndarray, velocity: np.ndarray) -> float:
+    """Flow through facets from face-centred velocity, ``Q = sum_f A_f u_f . n_f``, m^3/s.
+
+    ``vector_area`` is ``A_f n_f`` ``(m, 3)`` (outward), ``velocity`` ``(m, 3)`` per facet.
+    """
+    return float(np.einsum("ij,ij->", vector_area, velocity))
+
+
+def face_mean(vector_area: np.ndarray, values: np.ndarray) -> float:
+    """Area-weighted mean of a face-centred scalar, ``sum_f A_f p_f / sum_f A_f``."""
+    area = np.linalg.norm(vector_area, axis=1)
+    return float(np.sum(area * _scalar(values)) / np.sum(area))
+
+
 def velocity_gradient(points: np.ndarray, tets: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     """Constant gradient ``G_ij = du_i/dx_j`` of a P1 field on each tetrahedron, ``(n, 3, 3)``.
 
@@ -177,20 +207,50 @@ class WallOperator:
         return t - np.einsum("fi,fi->f", t, self.normal)[:, None] * self.normal
 
 
-def time_weights(times: np.ndarray, period: float | None = None) -> np.ndarray:
-    """Quadrature weights (s) of samples over one period, periodic trapezoid rule.
+def last_cycle(times: np.ndarray, period: float) -> np.ndarray:
+    """Mask of the samples in the last full period, ``t > t_end - T``, ``(n,)`` bool.
 
-    ``w_i = (t_{i+1} - t_{i-1}) / 2`` with wrap-around; the weights sum to the period.
-    One sample gets weight 1 (a steady run).  ``period`` defaults to the span plus one
-    median spacing (samples that tile the cycle uniformly).
+    A run written over several cycles (spin-up, then the periodic state) is reduced on its
+    last cycle; samples that tile one cycle (span below ``T``) are all kept, and a sample
+    exactly one period before the last one (the cycle's closing duplicate) is dropped.
+    Raises :class:`QoIError` when fewer than 2 samples remain.
+    """
+    t = np.asarray(times, dtype=float)
+    if t.size <= 1:
+        return np.ones(t.size, bool)
+    T = float(period)
+    if not T > 0:
+        raise QoIError(f"the period must be > 0 s, got {T:g}")
+    spacing = float(np.median(np.abs(np.diff(t)))) or T
+    keep = t > t[-1] - T + 1e-6 * min(T, spacing)
+    if keep.sum() < 2:
+        raise QoIError(
+            f"the samples span {t[-1] - t[0]:g} s ({t.size} samples from {t[0]:g} to "
+            f"{t[-1]:g} s) but only {int(keep.sum())} lies within the last period of {T:g} s "
+            f"(t > {t[-1] - T:g} s); a cycle needs at least 2 samples -- check qois.period "
+            f"and the time unit (units.time, units.dt)")
+    return keep
+
+
+def time_weights(times: np.ndarray, period: float | None = None) -> np.ndarray:
+    """Quadrature weights (s) of samples over the last period, periodic trapezoid rule.
+
+    ``w_i = (t_{i+1} - t_{i-1}) / 2`` with wrap-around over the samples of the last full
+    period (:func:`last_cycle`); earlier samples get weight 0, so the weights are never
+    negative and sum to the period.  One sample gets weight 1 (a steady run).  ``period``
+    defaults to the span plus one median spacing (samples that tile the cycle uniformly).
     """
     t = np.asarray(times, dtype=float)
     if t.size == 1:
         return np.ones(1)
     T = infer_period(t) if period is None else float(period)
-    nxt = np.append(t[1:], t[0] + T)
-    prv = np.insert(t[:-1], 0, t[-1] - T)
-    return (nxt - prv) / 2.0
+    keep = last_cycle(t, T)
+    tk = t[keep]
+    nxt = np.append(tk[1:], tk[0] + T)
+    prv = np.insert(tk[:-1], 0, tk[-1] - T)
+    w = np.zeros(t.size)
+    w[keep] = (nxt - prv) / 2.0
+    return w
 
 
 def infer_period(times: np.ndarray) -> float:
@@ -199,6 +259,34 @@ def infer_period(times: np.ndarray) -> float:
     if t.size < 2:
         return 1.0
     return float(t[-1] - t[0] + np.median(np.diff(t)))
+
+
+def repeats(times: np.ndarray, values: np.ndarray, period: float, rtol: float = 0.05) -> int:
+    """How many times a waveform repeats within ``period`` (1 when it does not).
+
+    The smallest ``k >= 2`` (with at least 4 samples per repeat) for which the waveform
+    shifted by ``period / k`` (periodic linear interpolation) matches itself within
+    ``rtol`` of its range.  A constant waveform counts as 1.
+    """
+    t = np.asarray(times, float)
+    y = np.asarray(values, float).ravel()
+    span = float(np.ptp(y)) if y.size else 0.0
+    if t.size < 8 or not span > 1e-12 * float(np.max(np.abs(y))):
+        return 1
+    for k in range(2, t.size // 4 + 1):
+        shifted = np.interp(t + period / k, t, y, period=period)
+        if np.max(np.abs(shifted - y)) <= rtol * span:
+            return k
+    return 1
+
+
+def _warn_inferred_period(k: int, T: float) -> None:
+    if k > 1:
+        warnings.warn(
+            f"no period was given, so it was inferred as the sample span plus one step "
+            f"({T:g} s), but the waveform repeats {k} times within it: the data hold several "
+            f"cycles, which are averaged and resampled as one. Set qois.period (s) to the "
+            f"cardiac cycle so that only the last cycle is used.", UserWarning, stacklevel=3)
 
 
 class WSSAccumulator:
@@ -268,18 +356,25 @@ def resample_phase(times: np.ndarray, values: np.ndarray, n_points: int, *,
                    period: float | None = None, t0: float = 0.0) -> np.ndarray:
     """Periodic linear interpolation of a waveform onto phases ``k/n`` (k = 0..n-1).
 
-    The phase of a sample is ``((t - t0) / T) mod 1``; ``T`` defaults to
-    :func:`infer_period`.  A single sample gives a constant waveform.
+    Only the samples of the last full period are used (:func:`last_cycle`).  The phase of
+    a sample is ``((t - t0) / T) mod 1``; ``T`` defaults to :func:`infer_period`, with a
+    warning when the waveform plainly repeats within it (several cycles, no period given).
+    A single sample gives a constant waveform.
     """
     t = np.asarray(times, float)
     y = np.asarray(values, float)
     grid = np.arange(n_points) / n_points
     if t.size == 1:
         return np.full(n_points, y[0])
-    T = infer_period(t) if period is None else float(period)
-    phase = np.mod((t - t0) / T, 1.0)
+    if period is None:
+        T = infer_period(t)
+        _warn_inferred_period(repeats(t, y, T), T)
+    else:
+        T = float(period)
+    keep = last_cycle(t, T)
+    phase = np.mod((t[keep] - t0) / T, 1.0)
     order = np.argsort(phase)
-    return np.interp(grid, phase[order], y[order], period=1.0)
+    return np.interp(grid, phase[order], y[keep][order], period=1.0)
 
 
 # -- run-level reduction -----------------------------------------------------------------
@@ -307,6 +402,9 @@ class QoISpec:
     percentiles: list[float] = field(default_factory=lambda: [10.0, 50.0, 90.0])
     phase_points: int = 100
     period: float | None = None  # s
+    #: which samples time averages and waveforms use: "last" = the last full period
+    #: (t > t_end - period) of a run written over several cycles
+    cycle: str = "last"
     units: SourceUnits = field(default_factory=SourceUnits)
     flow_unit: str = "mL/s"
     pressure_unit: str = "mmHg"
@@ -317,6 +415,21 @@ class QoISpec:
         _lookup(_PRESSURE, self.pressure_unit, "pressure")
         if self.phase_points < 1:
             raise QoIError(f"phase_points must be >= 1, got {self.phase_points}")
+        if self.cycle != "last":
+            raise QoIError(f"cycle must be 'last' (time averages and waveforms over the last "
+                           f"full period), got {self.cycle!r}")
+        if self.period is not None and not self.period > 0:
+            raise QoIError(f"period must be > 0 s, got {self.period}")
+        for what, keys in (("boundaries (inlet and outlets)", self.boundaries()),
+                           ("regions", list(self.regions))):
+            seen: dict[str, str | int] = {}
+            for key in keys:
+                k = label(key)
+                if k in seen:
+                    raise QoIError(
+                        f"{what} {seen[k]!r} and {key!r} both become {k!r} in output names "
+                        f"(e.g. Q_{k}_mean), so one would overwrite the other; rename one")
+                seen[k] = key
 
     def boundaries(self) -> list[str | int]:
         return ([self.inlet] if self.inlet is not None else []) + list(self.outlets)
@@ -370,8 +483,12 @@ def prepare_mesh(source: RunSource, spec: QoISpec, step: int = 0) -> Mesh:
     return mesh
 
 
-def _checked(source: RunSource, name: str, step: int, n_comp: int | None = None) -> np.ndarray:
+def _checked(source: RunSource, name: str, step: int, n_comp: int | None = None,
+             rows: np.ndarray | None = None) -> np.ndarray:
+    """One step of a field (only ``rows`` of it when given), finite, with ``n_comp``."""
     values = source.read(name, step)
+    if rows is not None:
+        values = values[rows]
     if not np.all(np.isfinite(values)):
         bad = int((~np.isfinite(values)).any(axis=1).sum())
         raise QoIError(f"field {name!r} has {bad} non-finite values at step {step} of "
@@ -381,22 +498,71 @@ def _checked(source: RunSource, name: str, step: int, n_comp: int | None = None)
     return values
 
 
-def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
-    """Reduce a run to the outputs of ``spec.outputs()`` (plus ``_times`` and ``_extra``).
+class _Boundary:
+    """How one boundary is sampled: triangles for point fields, facet rows or owner
+    cells for face- and cell-centred fields (a boundary cell's value stands for its face)."""
 
-    Reads one step of velocity and pressure at a time.  On a moving mesh the coordinates
-    of each step are used (fixed topology); regional WSS statistics are weighted by the
-    first step's facet areas.  Raises :class:`QoIError` for a
-    missing field or boundary, NaNs, or a mesh without tetrahedra where WSS is asked for.
+    def __init__(self, mesh: Mesh, key: str | int, needs_faces: bool) -> None:
+        faces: BoundaryFaces = boundary_faces(mesh, key)
+        if needs_faces and not faces.oriented:
+            raise QoIError(
+                f"boundary {key!r}: the mesh has no volume cells and its facets do not close "
+                f"a surface, so the outward side of the face data (and the flow sign) cannot "
+                f"be decided")
+        self.key, self.faces = key, faces
+        self.tris = triangulate(faces.facets)
+
+    def rows(self, association: str, name: str) -> np.ndarray:
+        if association == "facet":
+            return self.faces.rows
+        if self.faces.owner is None:
+            raise QoIError(f"field {name!r} is cell-centred but the mesh has no volume cells "
+                           f"to tie boundary {self.key!r} to")
+        return self.faces.owner
+
+    def vector_area(self, points: np.ndarray) -> np.ndarray:
+        return facet_vector_areas(points, self.faces.facets)
+
+
+def _skip_wss(spec: QoISpec, mesh: Mesh, assoc: str) -> str:
+    """Why WSS cannot be computed on this run ("" when it can)."""
+    if not (spec.wss and spec.wall is not None):
+        return ""
+    why = []
+    if assoc != "point":
+        why.append(f"velocity {spec.velocity!r} is {assoc}-centred")
+    if "tetra" not in mesh.cells:
+        why.append(f"the mesh has no tetrahedra ({sorted(mesh.cells) or 'no volume cells'})")
+    if not why:
+        return ""
+    return (f"WSS metrics (TAWSS, OSI, RRT, ECAP, LSA) skipped: they need point velocity on "
+            f"P1 tetrahedra, and {' and '.join(why)}")
+
+
+def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
+    """Reduce a run to the outputs of ``spec.outputs()`` (plus ``_times``, ``_extra`` and
+    ``_notes``).
+
+    Reads one step of velocity and pressure at a time, over the last full period only
+    (:func:`last_cycle`).  Point fields are integrated exactly on P1 triangles; facet-
+    (Fluent) and cell-centred (CGNS ``CellCenter``) fields give ``Q = sum_f A_f u_f . n_f``
+    and ``p = sum_f A_f p_f / sum_f A_f`` on the boundary faces.  Wall shear stress needs
+    point velocity on tetrahedra; otherwise the WSS outputs are left out and ``_notes``
+    says why.  On a moving mesh the coordinates of each step are used (fixed topology);
+    regional WSS statistics are weighted by the first step's facet areas.  Raises
+    :class:`QoIError` for a missing field or boundary, NaNs, or too few samples in the
+    last period.
     """
     fields = source.fields()
     for name in (spec.velocity, spec.pressure, spec.displacement):
         if name and name not in fields:
             raise QoIError(f"{source.path.name}: no field {name!r}; it has {sorted(fields)}")
-    if fields[spec.velocity].association != "point":
-        raise QoIError(f"velocity {spec.velocity!r} must be a point field for P1 QoIs")
-    if spec.pressure and fields[spec.pressure].association != "point":
-        raise QoIError(f"pressure {spec.pressure!r} must be a point field")
+    assoc = {name: fields[name].association for name in (spec.velocity, spec.pressure)
+             if name}
+    for name, a in assoc.items():
+        if a not in ("point", "facet", "cell"):
+            raise QoIError(f"field {name!r} is {a}-centred; QoIs need point, facet or cell "
+                           f"fields")
     u_ = spec.units
     times = np.asarray(source.times(), float)
     if source.time_unit == "":  # as written by the solver: in the source's time unit
@@ -406,21 +572,27 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
                        f"time step (units.dt) so they can be converted to seconds")
     steps = list(range(len(times))) if spec.steps is None else list(spec.steps)
     times = times[steps]
+    T = infer_period(times) if spec.period is None else float(spec.period)
+    if len(times) > 1:  # spec.cycle == "last": the last full period only
+        keep = last_cycle(times, T)
+        steps, times = [s for s, k in zip(steps, keep, strict=True) if k], times[keep]
     mesh = prepare_mesh(source, spec)
     pts = mesh.points * u_.length_factor
+    needs_faces = any(a != "point" for a in assoc.values())
     try:
-        tris = {b: boundary_triangles(mesh, b) for b in spec.boundaries()}
+        bnd = {b: _Boundary(mesh, b, needs_faces) for b in spec.boundaries()}
     except KeyError as exc:
         raise QoIError(str(exc.args[0])) from exc
     n_t = len(steps)
-    flow = {b: np.zeros(n_t) for b in tris}
-    pres = {b: np.zeros(n_t) for b in tris}
+    flow = {b: np.zeros(n_t) for b in bnd}
+    pres = {b: np.zeros(n_t) for b in bnd}
+    notes = []
     wall_op = None
-    if spec.wss and spec.wall is not None:
-        tets = mesh.cells.get("tetra")
-        if tets is None:
-            raise QoIError("wall shear stress needs P1 tetrahedra; this mesh has "
-                           f"{sorted(mesh.cells)}")
+    skip = _skip_wss(spec, mesh, assoc[spec.velocity])
+    if skip:
+        notes.append(skip)
+    elif spec.wss and spec.wall is not None:
+        tets = mesh.cells["tetra"]
         walls = spec.wall if isinstance(spec.wall, list) else [spec.wall]
         try:
             parts = [boundary_triangles(mesh, w) for w in walls]
@@ -438,9 +610,10 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
             region_index[r] = idx
         wall_op = WallOperator(pts, tets, wtris)
         acc = WSSAccumulator(len(wtris))
-        weights = time_weights(times, spec.period)
+        weights = time_weights(times, T)
     moving = bool(source.moving_mesh) or spec.displacement is not None
     step_pts, step_wall = pts, wall_op
+    areas = {b: bb.vector_area(pts) for b, bb in bnd.items()} if needs_faces else {}
     for k, step in enumerate(steps):
         if moving:  # moving mesh (FSI, ALE): same topology, new coordinates at each step
             moved = source.mesh(step).points
@@ -451,28 +624,42 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
                                f"{len(mesh.points)}: changing topology is not supported")
             step_pts = moved * u_.length_factor
             step_wall = wall_op.moved(step_pts) if wall_op is not None else None
-        u = _checked(source, spec.velocity, step, 3) * u_.velocity_factor
-        p = (_checked(source, spec.pressure, step) * u_.pressure_factor
-             if spec.pressure else None)
-        for b, t in tris.items():
-            flow[b][k] = surface_flow(step_pts, t, u)
-            if p is not None:
-                pres[b][k] = surface_mean(step_pts, t, p)
+            if needs_faces:
+                areas = {b: bb.vector_area(step_pts) for b, bb in bnd.items()}
+        whole = {}  # point fields are read once per step, face/cell rows per boundary
+        for name in assoc:
+            if assoc[name] == "point":
+                n_comp = 3 if name == spec.velocity else None
+                factor = u_.velocity_factor if name == spec.velocity else u_.pressure_factor
+                whole[name] = _checked(source, name, step, n_comp) * factor
+        for b, bb in bnd.items():
+            if assoc[spec.velocity] == "point":
+                flow[b][k] = surface_flow(step_pts, bb.tris, whole[spec.velocity])
+            else:  # Q = sum_f A_f u_f . n_f (face-centred velocity, outward normals)
+                u_f = _checked(source, spec.velocity, step, 3,
+                               bb.rows(assoc[spec.velocity], spec.velocity))
+                flow[b][k] = face_flow(areas[b], u_f * u_.velocity_factor)
+            if spec.pressure and assoc[spec.pressure] == "point":
+                pres[b][k] = surface_mean(step_pts, bb.tris, whole[spec.pressure])
+            elif spec.pressure:  # p = sum_f A_f p_f / sum_f A_f
+                p_f = _checked(source, spec.pressure, step, None,
+                               bb.rows(assoc[spec.pressure], spec.pressure))
+                pres[b][k] = face_mean(areas[b], p_f * u_.pressure_factor)
         if step_wall is not None:
-            acc.add(step_wall.wss(u, u_.viscosity), weights[k])
+            acc.add(step_wall.wss(whole[spec.velocity], u_.viscosity), weights[k])
+    if spec.period is None and n_t > 1:
+        _warn_inferred_period(max([repeats(times, f, T) for f in flow.values()] + [1]), T)
     fq = _FLOW[spec.flow_unit]
     fp = _PRESSURE[spec.pressure_unit]
-    w = time_weights(times, spec.period)
+    w = time_weights(times, T)
     w = w / w.sum()
     out: dict[str, Any] = {}
-    for b in tris:
+    for b in bnd:
         key = label(b)
-        out[f"Q_{key}"] = resample_phase(times, flow[b] / fq, spec.phase_points,
-                                         period=spec.period)
+        out[f"Q_{key}"] = resample_phase(times, flow[b] / fq, spec.phase_points, period=T)
         out[f"Q_{key}_mean"] = float(np.sum(w * flow[b]) / fq)
         if spec.pressure:
-            out[f"p_{key}"] = resample_phase(times, pres[b] / fp, spec.phase_points,
-                                             period=spec.period)
+            out[f"p_{key}"] = resample_phase(times, pres[b] / fp, spec.phase_points, period=T)
             out[f"p_{key}_mean"] = float(np.sum(w * pres[b]) / fp)
     total = sum(out[f"Q_{label(o)}_mean"] for o in spec.outlets)
     for o in spec.outlets:
@@ -480,8 +667,8 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         out[f"split_{key}"] = float(out[f"Q_{key}_mean"] / total) if total else float("nan")
         if spec.pressure and spec.inlet is not None:
             out[f"dp_{key}_mean"] = out[f"p_{label(spec.inlet)}_mean"] - out[f"p_{key}_mean"]
-    extra: dict[str, Any] = {"flow_si": {label(b): flow[b] for b in tris},
-                             "pressure_si": {label(b): pres[b] for b in tris}}
+    extra: dict[str, Any] = {"flow_si": {label(b): flow[b] for b in bnd},
+                             "pressure_si": {label(b): pres[b] for b in bnd}}
     if wall_op is not None:
         idx = acc.result()
         area = wall_op.area
@@ -506,4 +693,5 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         extra["wall"] = {**idx, "area": area}
     out["_times"] = times
     out["_extra"] = extra
+    out["_notes"] = notes
     return out

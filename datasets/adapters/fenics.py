@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -224,6 +225,13 @@ class FenicsSource(RunSource):
             return t * float(self._dt)
         if self._time_scale is not None:
             return t * float(self._time_scale)
+        if looks_like_step_indices(t):
+            warnings.warn(
+                f"{self.path.name}: the timestamps {_preview(t)} are whole numbers, which "
+                f"looks like time-step indices (VaMPy writes the step number), but no time "
+                f"step was given, so they are used as times in the source's time unit. Set "
+                f"units.dt in the manifest's qois (or pass dt=<seconds per step> to "
+                f"datasets.adapters.open).", UserWarning, stacklevel=5)
         return t
 
     def files(self) -> list[Path]:
@@ -303,6 +311,19 @@ class FenicsSource(RunSource):
 
     def metadata(self) -> dict[str, str]:
         return {"solver": "FEniCS/DOLFIN HDF5File", "version": ""}
+
+
+def looks_like_step_indices(timestamps: np.ndarray) -> bool:
+    """True for several distinct whole-number timestamps, not all below 1 (step indices
+    such as 200, 400, ... rather than times in seconds)."""
+    t = np.asarray(timestamps, float)
+    return bool(t.size >= 2 and np.all(np.isfinite(t)) and np.all(t == np.round(t))
+                and np.unique(t).size >= 2 and np.max(np.abs(t)) >= 1)
+
+
+def _preview(t: np.ndarray) -> str:
+    shown = ", ".join(f"{v:g}" for v in t[:3])
+    return f"[{shown}{', ...' if t.size > 3 else ''}]"
 
 
 def cg1_vertex_map(topology: np.ndarray, cell_indices: np.ndarray, cells: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -133,6 +134,13 @@ def test_csv_runs_table(campaign, tmp_path):
     (lambda d: d["qois"].update(colour="red"), "unknown qois keys"),
     (lambda d: d["qois"]["units"].update(length="furlong"), "length unit"),
     (lambda d: d["runs"].append(dict(d["runs"][0])), "duplicate run id"),
+    (lambda d: d["runs"][0]["inputs"].update(scale="abc"),
+     r"\(ok0\): input scale='abc' is not a number"),
+    (lambda d: d["qois"].update(outlets=["out-1", "out_1"]),
+     r"'out-1' and 'out_1' both become 'out_1'"),
+    (lambda d: d["qois"].update(caps_from="nowhere/artery_info.json"),
+     r"caps_from: .*artery_info.json' does not exist"),
+    (lambda d: d["qois"].update(cycle="first"), "cycle must be 'last'"),
 ])
 def test_bad_manifests_raise_manifest_error(campaign, tmp_path, change, message):
     doc = yaml.safe_load((campaign / "manifest.yaml").read_text())
@@ -181,3 +189,66 @@ def test_real_vampy_run_as_high_fidelity_level(shared_data, tmp_path, monkeypatc
         assert 0 <= ar.output("OSI_mean")[0] < 0.1
         assert ar.output("p_inlet_mean")[0] > ar.output("p_outlet1_mean")[0]
         assert ar.provenance()["simulator"][0] == "fenics-hdf5:FEniCS/DOLFIN HDF5File"
+
+
+def test_caps_from_that_is_not_json_is_a_manifest_error(campaign, tmp_path):
+    doc = yaml.safe_load((campaign / "manifest.yaml").read_text())
+    (tmp_path / "artery_info.json").write_text("{inlet: [0, 0, 0]")  # not JSON
+    doc["qois"]["caps_from"] = "artery_info.json"
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ManifestError, match="artery_info.json' is not valid JSON"):
+        load_manifest(tmp_path / "m.yaml")
+    (tmp_path / "artery_info.json").write_text('{"outlet0": [1, 2, 3]}')  # no inlet
+    with pytest.raises(ManifestError, match="'inlet'"):
+        load_manifest(tmp_path / "m.yaml")
+
+
+def test_fluent_face_data_run_end_to_end(tmp_path):
+    from tests.datasets.test_qoi import _fluent_run
+
+    case, expect = _fluent_run(tmp_path)
+    qois = {"velocity": "velocity", "pressure": "pressure", "inlet": "inlet",
+            "outlets": ["outlet"], "wall": "wall", "phase_points": 4, "flow_unit": "m3/s",
+            "pressure_unit": "Pa"}
+    runs = [{"id": "fluent", "inputs": {"scale": 1.0}, "source": case.name}]
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(
+        {"parameters": PARAMS, "qois": qois, "runs": runs}))
+    summary = ingest(tmp_path / "m.yaml", tmp_path / "a.h5", workers=1, progress=False)
+    assert (summary.ok, summary.failed) == (1, 0), str(summary)
+    assert "WSS metrics" in summary.runs[0][2] and "skipped" in summary.runs[0][2]
+    with Archive.open(tmp_path / "a.h5") as ar:
+        for key, value in expect.items():
+            assert ar.output(key)[0] == pytest.approx(value, rel=1e-9), key
+        assert np.isnan(ar.output("TAWSS_mean")[0])
+        assert "skipped" in ar.reasons()[0]
+        assert ar.provenance()["simulator"][0] == "fluent-cff:Ansys Fluent"
+
+
+def _reader_that_crashes(entry, *args):
+    """A worker whose reader process dies (as a segfault in h5py would) on run 'crash'."""
+    if entry["id"] == "crash":
+        os._exit(11)
+    from datasets.ingest import process_run
+
+    return process_run(entry, *args)
+
+
+def test_a_dead_reader_process_fails_its_run_only(campaign, tmp_path, monkeypatch):
+    import datasets.ingest as ingest_module
+
+    doc = yaml.safe_load((campaign / "manifest.yaml").read_text())
+    good = [dict(r, source={k: str(campaign / v) for k, v in r["source"].items()})
+            for r in doc["runs"][:4]]
+    crash = dict(good[1], id="crash")
+    doc["runs"] = good[:2] + [crash] + good[2:]
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    monkeypatch.setattr(ingest_module, "process_run", _reader_that_crashes)
+    summary = ingest(tmp_path / "m.yaml", tmp_path / "a.h5", workers=2, progress=False)
+    assert (summary.ok, summary.failed) == (4, 1), str(summary)
+    assert summary.reasons["crash"].startswith("the reader process died (BrokenProcessPool")
+    with Archive.open(tmp_path / "a.h5") as ar:
+        ids = list(ar.run_ids())
+        assert sorted(ids) == ["crash", "ok0", "ok1", "ok2", "ok3"]
+        assert ar.status()[ids.index("crash")] != 0
+        q = ar.output("Q_tag2_mean")
+        assert np.isfinite([q[ids.index(f"ok{k}")] for k in range(4)]).all()

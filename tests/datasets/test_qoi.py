@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from datasets.adapters.base import Mesh
 from datasets.adapters.memory import MemorySource
 from datasets.errors import QoIError
+from datasets.mesh import triangle_geometry
 from datasets.qoi import (
     QoISpec,
     SourceUnits,
@@ -219,3 +222,172 @@ def test_degenerate_wall_tetrahedron_is_a_qoi_error():
     np.testing.assert_allclose(G[0], [[0, 0, 1], [0, 0, 0], [0, 0, 0]], atol=1e-15)
     with pytest.raises(QoIError, match="degenerate"):
         velocity_gradient(pts, tets, u)
+
+
+# -- several cycles: the last full period only -----------------------------------------
+
+def test_time_weights_over_two_cycles_keep_the_last_period():
+    t = np.arange(0, 2, 0.1)
+    w = time_weights(t, 1.0)
+    assert w.min() >= 0  # was -0.4 at both ends
+    np.testing.assert_allclose(w[:10], 0.0)  # the first cycle (t <= 0.9) is left out
+    np.testing.assert_allclose(w[10:], 0.1)
+    assert w.sum() == pytest.approx(1.0)
+    # a sample one period before the last one closes the cycle: counted once, not twice
+    np.testing.assert_allclose(time_weights(np.linspace(0, 1, 11), 1.0)[1:], 0.1)
+    with pytest.raises(QoIError, match=r"span 5 s .* last period of 1 s"):
+        time_weights(np.array([0.0, 5.0]), 1.0)
+
+
+def _two_cycles(pipe, spin_up: float):
+    """u = a(t) sin(2 pi t) Poiseuille over t in [0, 2) s; the first cycle scaled by
+    ``spin_up`` (a run that had not settled yet)."""
+    times = np.arange(16) / 8
+    amp = np.where(times < 1, spin_up, 1.0) * np.sin(2 * np.pi * times)
+    base = fx.poiseuille(pipe.points, R, U)
+    return times, MemorySource(pipe, {"u": ("point", amp[:, None, None] * base)}, times)
+
+
+def test_two_cycles_with_a_period_use_the_last_cycle(pipe):
+    times, src = _two_cycles(pipe, spin_up=0.3)
+    out = compute_qois(src, _spec(pressure=None, period=1.0))
+    np.testing.assert_allclose(out["_times"], times[8:])
+    assert out["OSI_mean"] == pytest.approx(0.5, abs=1e-9)
+    assert out["Q_outlet_mean"] == pytest.approx(0.0, abs=1e-12 * Q)
+    mean_abs_sin = np.mean(np.abs(np.sin(2 * np.pi * times[8:])))
+    assert out["TAWSS_mean"] == pytest.approx(mean_abs_sin * TAU, rel=0.05)
+    # one cycle on the phase grid k/8: the analytic sine (not a mix of the two cycles)
+    q_p1 = out["_extra"]["flow_si"]["outlet"].max()  # the P1 pipe's peak flow (~Q)
+    assert q_p1 == pytest.approx(Q, rel=0.01)
+    np.testing.assert_allclose(out["Q_outlet"], q_p1 * np.sin(2 * np.pi * np.arange(8) / 8),
+                               atol=1e-12 * Q)
+
+
+def test_inferred_period_over_several_cycles_warns(pipe):
+    times, src = _two_cycles(pipe, spin_up=1.0)
+    with pytest.warns(UserWarning, match=r"inferred .* \(2 s\).* repeats 2 times"):
+        compute_qois(src, _spec(pressure=None))
+    with pytest.warns(UserWarning, match="qois.period"):
+        resample_phase(times, np.sin(2 * np.pi * times), 8)
+    with warnings.catch_warnings():  # one cycle, no period: nothing to say
+        warnings.simplefilter("error")
+        t1 = np.arange(8) / 8
+        resample_phase(t1, np.sin(2 * np.pi * t1), 8)
+
+
+def test_cycle_option_is_validated():
+    assert QoISpec().cycle == "last"
+    with pytest.raises(QoIError, match="cycle must be 'last'"):
+        QoISpec(cycle="all")
+
+
+def test_boundary_names_that_collide_as_output_labels_are_rejected():
+    with pytest.raises(QoIError, match=r"'out-1' and 'out_1' both become 'out_1'"):
+        QoISpec(outlets=["out-1", "out_1"])
+
+
+# -- face- and cell-centred data (Fluent CFF, CGNS CellCenter) --------------------------
+
+def _fluent_run(tmp_path, inward: bool = True):
+    """A closed cylinder surface as a Fluent case (an interior face, then inlet, outlet and
+    wall zones) with random face velocity and pressure; faces written inward if asked."""
+    pts, tets = fx.cylinder(R, L, nr=2, nth=12, nz=2)
+    tris, tags = fx.cylinder_facets(pts, tets, L, R)
+    order = np.argsort(tags, kind="stable")  # inlet, outlet, wall faces contiguous
+    tris, tags = tris[order], tags[order]
+    interior = tets[:1, :3]
+    faces = np.concatenate([interior, tris[:, ::-1] if inward else tris])
+    n = [int((tags == t).sum()) for t in (fx.INLET, fx.OUTLET, fx.WALL)]
+    zones = [(1, "interior-fluid", 2, 1, 1), (5, "inlet", 10, 2, 1 + n[0]),
+             (6, "outlet", 5, 2 + n[0], 1 + n[0] + n[1]),
+             (7, "wall", 3, 2 + n[0] + n[1], 1 + sum(n))]
+    rng = np.random.default_rng(3)
+    vel = rng.normal(size=(len(faces), 3))
+    p = rng.uniform(1e3, 2e3, size=len(faces))
+    case, _ = fx.write_fluent(tmp_path / "run", pts, faces,
+                              zones, {"velocity": vel, "pressure": p})
+    area = triangle_geometry(pts, tris)[0]
+    expect = {}
+    for tag, name, nz in ((fx.INLET, "inlet", -1.0), (fx.OUTLET, "outlet", 1.0)):
+        sel = tags == tag
+        fv, fp = vel[1:][sel], p[1:][sel]  # face data after the interior face
+        expect[f"Q_{name}_mean"] = float(np.sum(area[sel] * fv[:, 2] * nz))
+        expect[f"p_{name}_mean"] = float(np.sum(area[sel] * fp) / np.sum(area[sel]))
+    return case, expect
+
+
+@pytest.mark.parametrize("inward", [True, False])
+def test_fluent_face_data_give_flow_and_mean_pressure(tmp_path, inward):
+    from datasets import adapters
+
+    case, expect = _fluent_run(tmp_path, inward)
+    with adapters.open(case) as src:
+        out = compute_qois(src, QoISpec(velocity="velocity", pressure="pressure",
+                                        outlets=["outlet"], flow_unit="m3/s",
+                                        pressure_unit="Pa", phase_points=4))
+    for key, value in expect.items():
+        assert out[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+    assert out["dp_outlet_mean"] == pytest.approx(
+        expect["p_inlet_mean"] - expect["p_outlet_mean"], rel=1e-9)
+    assert "TAWSS_mean" not in out  # WSS skipped, with the reason
+    assert "WSS metrics" in out["_notes"][0] and "facet-centred" in out["_notes"][0]
+
+
+def test_face_data_on_an_open_surface_cannot_be_oriented(tmp_path):
+    """Inlet and outlet discs without the wall: their vector areas cancel, but the surface
+    is open, so which side is out is unknown."""
+    from datasets import adapters
+
+    case, _ = _fluent_run(tmp_path)
+    with adapters.open(case) as src:
+        mesh = src.mesh()
+    keep = mesh.facet_tags["triangle"] != 7  # the wall zone
+    open_mesh = Mesh(mesh.points, {}, {"triangle": mesh.facets["triangle"][keep]},
+                     {"triangle": mesh.facet_tags["triangle"][keep]}, mesh.tag_names)
+    faces = {"velocity": ("facet", np.ones((1, int(keep.sum()), 3)))}
+    src = MemorySource(open_mesh, faces, [0.0])
+    with pytest.raises(QoIError, match="do not close a surface"):
+        compute_qois(src, QoISpec(velocity="velocity", pressure=None, outlets=["outlet"]))
+
+
+def test_cgns_cell_centred_solution_gives_flow_and_pressure(tmp_path):
+    from datasets import adapters
+    from datasets.mesh import facet_owner
+
+    pts, tets = fx.cylinder(R, L, nr=2, nth=12, nz=3)
+    tris, tags = fx.cylinder_facets(pts, tets, L, R)
+    rng = np.random.default_rng(5)
+    uc = rng.normal(size=(len(tets), 3))
+    pc = rng.uniform(0, 100, size=len(tets))
+    path = fx.write_cgns(tmp_path / "c.cgns", pts, tets, tris, tags, fx.TAG_NAMES, [{}], None,
+                         cell_fields={"VelocityX": uc[:, 0], "VelocityY": uc[:, 1],
+                                      "VelocityZ": uc[:, 2], "CellPressure": pc})
+    with adapters.open(path) as src:
+        assert src.fields()["Velocity"].association == "cell"
+        out = compute_qois(src, _spec(velocity="Velocity", pressure="CellPressure"))
+        mesh, u, p = src.mesh(), src.read("Velocity", 0), src.read("CellPressure", 0)[:, 0]
+    for name, nz in (("inlet", -1.0), ("outlet", 1.0)):
+        t = mesh.boundary_triangles(name)
+        own = facet_owner(mesh.cells["tetra"], t)
+        area = triangle_geometry(mesh.points, t)[0]
+        assert out[f"Q_{name}_mean"] == pytest.approx(np.sum(area * u[own, 2]) * nz, rel=1e-9)
+        assert out[f"p_{name}_mean"] == pytest.approx(np.sum(area * p[own]) / area.sum(),
+                                                      rel=1e-9)
+    assert "cell-centred" in out["_notes"][0]
+
+
+def test_facets_that_bound_no_tetrahedron_are_an_error(pipe):
+    from datasets.mesh import boundary_triangles
+
+    tris, tags = pipe.facets["triangle"].copy(), pipe.facet_tags["triangle"]
+    far = int(np.argmax(pipe.points[:, 2]))
+    k = np.flatnonzero(tags == fx.INLET)[0]
+    tris[k, 0] = far  # a triangle spanning the pipe: no tetrahedron has it as a face
+    mesh = Mesh(pipe.points, pipe.cells, {"triangle": tris}, {"triangle": tags}, fx.TAG_NAMES)
+    n_inlet = int((tags == fx.INLET).sum())
+    with pytest.raises(QoIError, match=rf"1 of the {n_inlet} triangle facets of boundary "
+                                       r"'inlet' are faces of no volume cell"):
+        boundary_triangles(mesh, "inlet")
+    src = MemorySource(mesh, {"u": ("point", fx.poiseuille(pipe.points, R, U)[None])}, [0.0])
+    with pytest.raises(QoIError, match="faces of no volume cell"):
+        compute_qois(src, _spec(pressure=None))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import h5py
 import numpy as np
 import pytest
@@ -59,7 +61,7 @@ def test_fenics_rejects_a_function_of_another_mesh(tmp_path, cyl):
     fx.write_fenics(tmp_path / "a", pts, tets, {"u": u}, [1, 2, 3])
     pts2, tets2 = fx.cylinder(R, L, nr=2, nth=8, nz=2)
     other = fx.write_fenics(tmp_path / "b", pts2, tets2, {}, [])
-    src = adapters.open({"mesh": other["mesh"], "u": tmp_path / "a" / "u.h5"})
+    src = adapters.open({"mesh": other["mesh"], "u": tmp_path / "a" / "u.h5"}, dt=1e-3)
     with pytest.raises(AdapterError, match="do not match the mesh"):
         src.read("u", 0)
 
@@ -247,3 +249,16 @@ def test_fenics_reads_only_the_step_asked_for(tmp_path, cyl):
     np.testing.assert_allclose(src.read("p", 0), p[0])  # untouched by the bad step
     with pytest.raises(AdapterError, match="step 2 has 5 values"):
         src.read("p", 2)
+
+
+def test_fenics_step_index_timestamps_without_dt_warn(tmp_path, cyl):
+    pts, tets, tris, tags, u, p = cyl
+    files = fx.write_fenics(tmp_path, pts, tets, {"u": u}, [200, 400, 600])
+    with pytest.warns(UserWarning, match=r"\[200, 400, 600\].*time-step indices.*units\.dt"):
+        src = adapters.open(files["mesh"])
+    np.testing.assert_array_equal(src.times(), [200, 400, 600])  # still as written
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert adapters.open(files["mesh"], dt=0.951e-3).times()[0] == pytest.approx(0.1902)
+        other = fx.write_fenics(tmp_path / "t", pts, tets, {"u": u}, [0.1, 0.2, 0.3])
+        adapters.open(other["mesh"])  # real times: no warning

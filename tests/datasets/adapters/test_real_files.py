@@ -71,7 +71,8 @@ def _centres(vampy):
 
 
 def test_vampy_single_file_open_finds_mesh(cfd):
-    with adapters.open(cfd / "vampy_artery" / "Solutions" / "u.h5") as src:
+    with pytest.warns(UserWarning, match="set units.dt|Set units.dt"), \
+            adapters.open(cfd / "vampy_artery" / "Solutions" / "u.h5") as src:
         assert list(src.fields()) == ["velocity"]
         np.testing.assert_array_equal(src.times(), [200, 400, 600, 800, 1000])
         assert src.time_unit == ""  # no dt given: timestamps as written
