@@ -154,7 +154,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from datasets import Archive
     from emulators import runtime
-    from emulators.validation import validate
+    from emulators.validation import check_metrics, validate
     from simulators.base import finite_rows
 
     emu = runtime.load(args.file)
@@ -190,15 +190,9 @@ def _check(args: argparse.Namespace) -> int:
         raise SystemExit("twinemu check: no held-out successful runs selected in the archive")
     res = validate(emu, X[keep], {n: y[keep] for n, y in Y.items()}, level=args.level)
     print(res.table())
-    failures = []
-    for name, m in res.metrics.items():
-        scalar = np.ndim(res.predictions[name][0]) == 1
-        if args.r2_min is not None and scalar and not m.r2 >= args.r2_min:
-            failures.append(f"{name}: R² {m.r2:.4f} < {args.r2_min}")
-        if args.nrmse_max is not None and not m.nrmse <= args.nrmse_max:
-            failures.append(f"{name}: NRMSE {m.nrmse:.4f} > {args.nrmse_max}")
-        if args.coverage_min is not None and not m.coverage >= args.coverage_min:
-            failures.append(f"{name}: coverage {m.coverage:.3f} < {args.coverage_min}")
+    missed = check_metrics(res, r2_min=args.r2_min, nrmse_max=args.nrmse_max,
+                           coverage_min=args.coverage_min)
+    failures = [f"{name}: {why}" for name, whys in missed.items() for why in whys]
     if failures:
         print("twinemu check FAILED:\n  " + "\n  ".join(failures))
         return EXIT_FAILED

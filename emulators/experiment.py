@@ -403,20 +403,11 @@ def _read(archive: Archive, outputs: list[str], run_ids: list[str]):
 
 
 def _apply_checks(result, checks: ChecksConfig) -> dict[str, dict[str, Any]]:
-    out = {}
-    for name, m in result.metrics.items():
-        why = []
-        scalar = np.ndim(result.predictions[name][0]) == 1
-        if checks.r2_min is not None and scalar and not m.r2 >= checks.r2_min:
-            why.append(f"R² {m.r2:.4f} < {checks.r2_min}")
-        if checks.nrmse_max is not None and not m.nrmse <= checks.nrmse_max:
-            why.append(f"NRMSE {m.nrmse:.4f} > {checks.nrmse_max}")
-        if checks.coverage_min is not None and not m.coverage >= checks.coverage_min:
-            why.append(f"coverage {m.coverage:.3f} < {checks.coverage_min}")
-        if checks.coverage_max is not None and not m.coverage <= checks.coverage_max:
-            why.append(f"coverage {m.coverage:.3f} > {checks.coverage_max}")
-        out[name] = {"passed": not why, "why": "; ".join(why)}
-    return out
+    from emulators.validation import check_metrics
+
+    missed = check_metrics(result, r2_min=checks.r2_min, nrmse_max=checks.nrmse_max,
+                           coverage_min=checks.coverage_min, coverage_max=checks.coverage_max)
+    return {name: {"passed": not why, "why": "; ".join(why)} for name, why in missed.items()}
 
 
 def _write_report(out, name, conf, simulator, summaries, archive_path, result, units, checks,

@@ -104,6 +104,27 @@ def validate(model: Any, X: np.ndarray, Y: Mapping[str, np.ndarray] | np.ndarray
     return ValidationResult(out, level, len(X), predictions=items)
 
 
+def check_metrics(result: ValidationResult, *, r2_min: float | None = None,
+                  nrmse_max: float | None = None, coverage_min: float | None = None,
+                  coverage_max: float | None = None) -> dict[str, list[str]]:
+    """Per output, the bars it misses (an empty list: it passes).  ``None`` skips a bar;
+    R² applies to scalar outputs only (a waveform's pooled R² mixes phases)."""
+    out = {}
+    for name, m in result.metrics.items():
+        why = []
+        scalar = np.ndim(result.predictions[name][0]) == 1 if result.predictions else True
+        if r2_min is not None and scalar and not m.r2 >= r2_min:
+            why.append(f"R² {m.r2:.4f} < {r2_min}")
+        if nrmse_max is not None and not m.nrmse <= nrmse_max:
+            why.append(f"NRMSE {m.nrmse:.4f} > {nrmse_max}")
+        if coverage_min is not None and not m.coverage >= coverage_min:
+            why.append(f"coverage {m.coverage:.3f} < {coverage_min}")
+        if coverage_max is not None and not m.coverage <= coverage_max:
+            why.append(f"coverage {m.coverage:.3f} > {coverage_max}")
+        out[name] = why
+    return out
+
+
 def cross_validate(make_model: Callable[[], Any], X: np.ndarray, Y: Mapping[str, np.ndarray],
                    *, k: int = 5, level: float = 0.95, seed: int | None = 0,
                    space: Any = None) -> ValidationResult:

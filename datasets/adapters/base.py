@@ -166,13 +166,17 @@ class RunSource(ABC):
     def mesh(self, step: int = 0) -> Mesh:
         """The mesh (at ``step`` for moving meshes)."""
 
-    @abstractmethod
+    #: Filled by adapters that build their catalogue and time axis when they open a file.
+    _catalogue: dict[str, FieldInfo]
+    _times: np.ndarray
+
     def fields(self) -> dict[str, FieldInfo]:
         """Catalogue of the fields, by name."""
+        return dict(self._catalogue)
 
-    @abstractmethod
     def times(self) -> np.ndarray:
         """Time of each step, ``(n_steps,)``, in :attr:`time_unit` (seconds by default)."""
+        return self._times.copy()
 
     @abstractmethod
     def read(self, field: str, step: int) -> np.ndarray:

@@ -270,12 +270,6 @@ class CgnsSource(RunSource):
         with translate_h5(self.path), open_h5(self.path) as f:
             return {bc["name"]: bc["type"] for bc in self._read_bcs(f[self.zone_path])}
 
-    def fields(self) -> dict[str, FieldInfo]:
-        return dict(self._catalogue)
-
-    def times(self) -> np.ndarray:
-        return self._times.copy()
-
     def read(self, field: str, step: int) -> np.ndarray:
         info = self._field(field)
         step = self._step(step)

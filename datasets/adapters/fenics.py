@@ -290,9 +290,6 @@ class FenicsSource(RunSource):
                                 f"{f.signature} ({f.path.name}:{f.group})")
                 for name, f in self._functions.items()}
 
-    def times(self) -> np.ndarray:
-        return self._times.copy()
-
     def read(self, field: str, step: int) -> np.ndarray:
         self._field(field)
         step = self._step(step)

@@ -183,9 +183,6 @@ class FluentSource(RunSource):
         self._mesh = Mesh(points, {}, facets, tags, names)
         return self._mesh
 
-    def fields(self) -> dict[str, FieldInfo]:
-        return dict(self._catalogue)
-
     def times(self) -> np.ndarray:
         if self.data is None:
             return np.zeros(1)

@@ -40,12 +40,6 @@ class MemorySource(RunSource):
     def mesh(self, step: int = 0) -> Mesh:
         return self._mesh
 
-    def fields(self) -> dict[str, FieldInfo]:
-        return dict(self._catalogue)
-
-    def times(self) -> np.ndarray:
-        return self._times.copy()
-
     def read(self, field: str, step: int) -> np.ndarray:
         self._field(field)
         step = self._step(step)

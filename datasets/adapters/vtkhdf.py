@@ -186,12 +186,6 @@ class VtkHdfSource(RunSource):
     def moving_mesh(self) -> bool:  # type: ignore[override]
         return bool(len(np.unique(self._point_off)) > 1)
 
-    def fields(self) -> dict[str, FieldInfo]:
-        return dict(self._catalogue)
-
-    def times(self) -> np.ndarray:
-        return self._times.copy()
-
     def read(self, field: str, step: int) -> np.ndarray:
         info = self._field(field)
         step = self._step(step)

@@ -328,12 +328,6 @@ class XdmfSource(RunSource):
         self._mesh_cache[key] = mesh
         return mesh
 
-    def fields(self) -> dict[str, FieldInfo]:
-        return dict(self._catalogue)
-
-    def times(self) -> np.ndarray:
-        return self._times.copy()
-
     def read(self, field: str, step: int) -> np.ndarray:
         info = self._field(field)
         step = self._step(step)
