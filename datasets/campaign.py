@@ -110,7 +110,8 @@ def run_campaign(
         Run again the ids stored as failed (the old failed rows stay, for the record).
     batch_size : int, optional
         For simulators with ``run_batch`` (the 1D solver advances many parameter sets in
-        one compiled call): design points per task.  Default 8 for those, else 1.  Each
+        one compiled call): design points per task.  Default: enough batches for two per
+        worker, at most 8 runs each; 1 for simulators without ``run_batch``.  Each
         finished batch is archived at once, so an interruption loses at most the batches
         in flight.
     """
@@ -137,8 +138,10 @@ def run_campaign(
         return summary
 
     points = simulator.space.points(X)
-    if batch_size is None:
-        batch_size = 8 if hasattr(simulator, "run_batch") else 1
+    if batch_size is None:  # enough batches to keep every worker busy, at most 8 runs each
+        workers = int(getattr(executor, "n_workers", None) or 1)
+        batch_size = min(8, -(-len(todo) // (2 * workers))) if hasattr(simulator, "run_batch") \
+            else 1
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     batched = batch_size > 1 and hasattr(simulator, "run_batch")

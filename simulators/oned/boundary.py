@@ -8,8 +8,12 @@ invariants relative to the reference state are (Sherwin et al. 2003, eq. 9)::
 
 W1 leaves through the distal end (sign = +1), W2 through the proximal end (sign = −1).
 Its value at the face at t^{n+1/2} is traced back along dx/dt = u ± c to t^n and
-interpolated linearly between the two cells next to the end (second order), with the
-friction source −fr·u/A integrated over the half step.
+interpolated linearly between the two cells next to the end (second order), and its
+source along the characteristic (friction and taper)::
+
+    dW/dt = −fr u/A − (K'/ρ)(√A − √A_ref) + (K/ρ)(√A_ref)' ± 4 λ (κ' A^{1/4} − c_ref')
+
+is integrated over the half step (without it a tapered vessel is only first order).
 
 Newton iterations solve for the face area; all functions are allocation-free.
 """
@@ -50,8 +54,15 @@ def outgoing_invariant(a, q, cp, i_end, i_in, sign, dt, dx, rho):
     lam = ue + sign * ce
     s = 0.5 - sign * lam * dt / (2.0 * dx)   # foot of the characteristic, in cells
     w = we + s * (we - wi)
-    # friction along the characteristic over dt/2 (Smith et al. 2002)
-    return w - 0.5 * dt * cp[5, i_end] * ue / ae
+    # source along the characteristic over dt/2: friction and taper (derived from the
+    # (A, u) form; it vanishes at rest, A = A_ref, for any taper)
+    kap = math.sqrt(0.5 * ke / rho)
+    dkap = cp[2, i_end] / (4.0 * rho * kap)
+    sa, dsa = cp[1, i_end], cp[3, i_end]
+    dc0 = dkap * math.sqrt(sa) + kap * dsa / (2.0 * math.sqrt(sa))
+    src = (-cp[5, i_end] * ue / ae - cp[2, i_end] / rho * (math.sqrt(ae) - sa)
+           + ke / rho * dsa + sign * 4.0 * lam * (dkap * ae ** 0.25 - dc0))
+    return w + 0.5 * dt * src
 
 
 @njit(cache=True)

@@ -124,14 +124,28 @@ def table_inlet(vessel: str, t: np.ndarray, q: np.ndarray, period: float, *,
     """An inlet from a table over one period (a final sample at t = period is dropped)."""
     if t.ndim != 1 or t.shape != q.shape or len(t) < 2:
         raise ConfigurationError(f"{where}: t and Q must be 1D arrays of the same length ≥ 2")
-    if np.any(np.diff(t) <= 0) or t[0] < 0:
-        raise ConfigurationError(f"{where}: t must start at ≥ 0 and increase strictly")
+    bad = np.flatnonzero(np.diff(t) <= 0)
+    if bad.size or t[0] < 0:
+        at = f" (row {bad[0] + 2}: t={t[bad[0] + 1]!r} after {t[bad[0]]!r})" if bad.size else ""
+        raise ConfigurationError(f"{where}: inflow t must start at ≥ 0 and increase strictly"
+                                 f"{at}; sort or clean the table")
     ph = t / period
     if abs(ph[-1] - 1.0) < 1e-9:
         ph, q = ph[:-1], q[:-1]
     if ph[-1] >= 1.0:
         raise ConfigurationError(f"{where}: t runs past the period {period} s")
     return Inlet(vessel, period, ph, q, scale)
+
+
+def function_inlet(vessel: str, q, period: float, *, samples: int = FOURIER_SAMPLES,
+                   scale: float = 1.0) -> Inlet:
+    """An inlet from a Python function ``q(t)`` (m^3/s, t in s), sampled at ``samples``
+    phases of one period and then interpolated linearly like any table."""
+    t = np.arange(samples) / samples * period
+    flow = np.asarray([float(q(x)) for x in t])
+    if not np.all(np.isfinite(flow)):
+        raise ConfigurationError(f"inlet function for {vessel!r} returned non-finite values")
+    return Inlet(vessel, float(period), t / period, flow, scale)
 
 
 _VESSEL_REQ = {"label", "from", "to", "L", "E", "h0", "zeta"}

@@ -26,10 +26,13 @@ Status codes returned by :func:`run_member`: see :data:`STATUS`.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+from pathlib import Path
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from simulators.oned.boundary import (
     inflow,
@@ -43,7 +46,34 @@ from simulators.oned.junctions import solve_junctions
 
 STATUS = {0: "converged", 1: "not converged", 2: "non-finite or non-positive area",
           3: "inlet condition failed", 4: "outlet condition failed",
-          5: "junction condition failed"}
+          5: "junction condition failed", 6: "time step collapsed"}
+
+
+def _drop_stale_cache() -> None:
+    """Delete this package's on-disk Numba cache when any kernel source has changed.
+
+    Numba keys a cached function on its own file only, so a cached :func:`run_cycle` would
+    keep an old copy of a helper edited in ``boundary.py`` or ``junctions.py``.  A digest of
+    the three sources, stored beside the cache, detects that.
+    """
+    here = Path(__file__).resolve().parent
+    cache = here / "__pycache__"
+    if os.environ.get("NUMBA_CACHE_DIR") or not cache.is_dir():
+        return
+    digest = hashlib.sha256(b"".join((here / f).read_bytes() for f in (
+        "kernels.py", "boundary.py", "junctions.py"))).hexdigest()
+    stamp = cache / "oned_kernels.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for f in cache.glob("*.nb[ic]"):
+            f.unlink()
+        stamp.write_text(digest)
+    except OSError:  # read-only install: numba then falls back to its own cache dir
+        pass
+
+
+_drop_stale_cache()
 # diag slots
 D_TFAIL, D_JRES, D_VIN, D_VOUT, D_V0, D_V1, D_STEPS, D_DTMIN, D_CELLUPD = range(9)
 NDIAG = 9
@@ -52,7 +82,12 @@ NDIAG = 9
 @njit(cache=True)
 def _flux_source(a, q, k, sa, dk, dsa, poff, fr, rho):
     """Momentum flux F (eq. above) and source S at one point."""
-    sq = math.sqrt(a)
+    return _flux_source_sq(a, math.sqrt(a), q, k, sa, dk, dsa, fr, rho)
+
+
+@njit(cache=True)
+def _flux_source_sq(a, sq, q, k, sa, dk, dsa, fr, rho):
+    """:func:`_flux_source` given ``sq`` = √A."""
     f = q * q / a + k * a * sq / (3.0 * rho)
     s = -fr * q / a + (a / rho) * (dk * (sa - (2.0 / 3.0) * sq) + k * dsa)
     return f, s
@@ -142,14 +177,19 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
                     diag[D_TFAIL] = t
                     info[1] = i
                     return 2
-                c = math.sqrt(0.5 * cp[0, i] / rho) * ai ** 0.25
+                sq = math.sqrt(ai)
+                c = math.sqrt(0.5 * cp[0, i] * sq / rho)   # c² = K√A/(2ρ)
                 lam = abs(q[i] / ai) + c
                 d = dx[v] / lam
                 if d < dt:
                     dt = d
-                f2[i], s2[i] = _flux_source(ai, q[i], cp[0, i], cp[1, i], cp[2, i],
-                                            cp[3, i], cp[4, i], cp[5, i], rho)
+                f2[i], s2[i] = _flux_source_sq(ai, sq, q[i], cp[0, i], cp[1, i], cp[2, i],
+                                               cp[3, i], cp[5, i], rho)
         dt *= cfl
+        if dt < 1e-12 * period:
+            diag[D_TFAIL] = t
+            info[1] = -1
+            return 6
         if t + dt > period:
             dt = period - t
         diag[D_DTMIN] = min(diag[D_DTMIN], dt)
@@ -258,8 +298,9 @@ def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, p
     """Run cycles from the state (a, q, pc) until the periodic state; keep the last cycle.
 
     Convergence: at every probe, RMS over the cycle of P − P_previous ≤ tol · max(max P −
-    min P, 1 Pa) (the 1 Pa floor makes steady flows converge).  ``rec`` (nprobe, 3, nrec) holds the last cycle; ``err`` the last RMS change
-    per probe (relative to the pulse pressure); ``info[0]`` the number of cycles run.
+    min P, 1 Pa) (the 1 Pa floor makes steady flows converge).  ``rec`` (nprobe, 3, nrec)
+    holds the last cycle; ``err`` the last RMS change per probe (relative to the pulse
+    pressure); ``info[0]`` the number of cycles run.
     Returns a status code (0 converged, 1 not converged, ≥ 2 failure).
     """
     ncell = a.shape[0]
@@ -323,6 +364,19 @@ def run_batch(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, pe
               min_cycles, tol, rec, err, diag, info, status):
     """:func:`run_member` for each row of the batched arrays (leading axis = member)."""
     for b in range(a.shape[0]):
+        status[b] = run_member(a[b], q[b], pc[b], cp[b], fp[b], dx[b], off, foff, inlet_v,
+                               tab_ph, tab_q, scale[b], period[b], out_v, outp[b], joff, jv,
+                               jend, total, rho[b], cfl, pr_i, pr_w, nrec, max_cycles,
+                               min_cycles, tol, rec[b], err[b], diag[b], info[b])
+
+
+@njit(cache=True, parallel=True)
+def run_batch_parallel(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, period,
+                       out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, nrec,
+                       max_cycles, min_cycles, tol, rec, err, diag, info, status):
+    """:func:`run_batch` with the members spread over Numba threads (each member is serial
+    and writes only its own rows, so the result is identical)."""
+    for b in prange(a.shape[0]):
         status[b] = run_member(a[b], q[b], pc[b], cp[b], fp[b], dx[b], off, foff, inlet_v,
                                tab_ph, tab_q, scale[b], period[b], out_v, outp[b], joff, jv,
                                jend, total, rho[b], cfl, pr_i, pr_w, nrec, max_cycles,

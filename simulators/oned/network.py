@@ -12,7 +12,7 @@ Per-cell parameter rows (``cp``) and per-face rows (``fp``), see :data:`ROWS`::
     dK  = dK/dx,  dsA = d√A_ref/dx       (taper)
     Poff= P_ext + P_ref                  (Pa)
     fr  = 2 (ζ + 2) π μ / ρ              (m^2 s^-1)  friction −fr Q/A (Smith et al. 2002)
-    gam = Γ / ρ                          Kelvin–Voigt coefficient (m^3 s^-1 ... per unit ρ)
+    gam = Γ / ρ                          Kelvin–Voigt wall (m^3 s^-1), Γ in Pa s m
 """
 
 from __future__ import annotations

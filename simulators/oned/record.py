@@ -22,6 +22,7 @@ class Solution:
     pressure change per site, relative to its pulse pressure; ``diagnostics``: worst relative
     junction mass residual of any step, relative mass balance error of the last cycle
     (ΔV − ∫(Q_in − Q_out) dt)/∫Q_in dt, steps per cycle, smallest time step (s), cell updates.
+    ``final_state``: the cell state at the end of the run (for restarts and checks).
     """
 
     t: np.ndarray
@@ -36,6 +37,7 @@ class Solution:
     diagnostics: dict = field(default_factory=dict)
     wall_time: float = 0.0
     distances: np.ndarray | None = None   # (nsite,) path length from the inlet (m)
+    final_state: dict | None = None       # cell areas "A", flows "Q", outlet pressures "Pc"
 
     def site_index(self, label: str, x: float) -> int:
         for k, (lab, fx) in enumerate(self.sites):
@@ -91,17 +93,33 @@ def flow_summary(q: np.ndarray) -> dict[str, float]:
 def foot_time(p: np.ndarray, period: float) -> float:
     """Time of the wave foot (s) by the intersecting-tangent method on a periodic waveform.
 
-    The tangent at the steepest upstroke meets the horizontal through the minimum that
-    precedes it.
+    The systolic upstroke is searched in the half cycle before the systolic peak: the
+    tangent at its steepest point meets the horizontal through the minimum that precedes it.
     """
     n = len(p)
     dt = period / n
     dp = (np.roll(p, -1) - np.roll(p, 1)) / (2 * dt)
-    k = int(np.argmax(dp))
-    # minimum within the half cycle before the steepest upstroke
-    idx = (k - np.arange(n // 2)) % n
-    pmin = float(p[idx].min())
-    return k * dt - (p[k] - pmin) / dp[k]
+    kmax = int(np.argmax(p))
+    before = (kmax - np.arange(n // 2)) % n          # kmax, kmax-1, ... (wrapped)
+    j = int(np.argmax(dp[before]))
+    k = int(before[j])
+    # refine the steepest point and the preceding minimum between samples (parabolas), so
+    # the foot time varies smoothly with the waveform rather than jumping sample by sample
+    tk, slope = _vertex(dp, k, dt)
+    pk = p[k] + (tk - k * dt) * dp[k]
+    m = int(before[j:][np.argmin(p[before[j:]])])   # the diastolic foot precedes k
+    pmin = _vertex(p, m, dt)[1]
+    return tk - (pk - pmin) / slope
+
+
+def _vertex(y: np.ndarray, k: int, dt: float) -> tuple[float, float]:
+    """Time and value of the extremum of the parabola through y[k-1], y[k], y[k+1]."""
+    n = len(y)
+    y0, y1, y2 = y[(k - 1) % n], y[k], y[(k + 1) % n]
+    den = y0 - 2 * y1 + y2
+    d = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+    d = min(max(d, -0.5), 0.5)
+    return (k + d) * dt, y1 - 0.25 * (y0 - y2) * d
 
 
 def pulse_wave_velocity(pa: np.ndarray, pb: np.ndarray, period: float,

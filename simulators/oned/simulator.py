@@ -9,9 +9,13 @@ Hydra builds it from ``conf/simulator/oned_*.yaml``::
     sites:                                          # probes: name -> vessel label + x in [0,1]
       inlet: {vessel: common_carotid_artery, x: 0.0}
     outputs: [P_sys, P_dia, P_mean, PP, Q_mean, Q_max, P_wave, Q_wave]   # for every site
-    pwv: [{name: pwv_cca, from: inlet, to: outlet}]  # optional: foot-to-foot PWV (m/s)
+                           # (optional; default P_sys, P_dia, P_mean, PP, P_wave)
+    pwv: [{name: pwv_ab, from: a, to: b}]  # optional: foot-to-foot PWV (m/s) between sites;
+                           # meaningful over long paths (tens of cm): over a short segment the
+                           # foot delay is dominated by reflections
     solver: {cfl: 0.9, max_cycles: 30, min_cycles: 2, tol: 1.0e-3}      # optional
     refine: 1.0            # optional: multiplies every vessel's cell count
+    threads: 1             # optional: Numba threads over the members of run_batch
     phase_points: 100      # optional: waveform length T (phase grid k/T)
     fidelity: 1d           # optional
 
@@ -56,7 +60,7 @@ _QUANTITIES = {
     "u_wave": ("m/s", "mean velocity over one cycle"),
 }
 _KEYS = {"network", "parameters", "sites", "outputs", "pwv", "solver", "refine",
-         "phase_points", "fidelity"}
+         "phase_points", "fidelity", "threads"}
 
 
 def _plain(obj: Any) -> Any:
@@ -89,7 +93,7 @@ class OneDSimulator:
                  outputs: Sequence[str] = ("P_sys", "P_dia", "P_mean", "PP", "P_wave"),
                  pwv: Sequence[Mapping] = (), solver: Mapping[str, Any] | None = None,
                  refine: float = 1.0, phase_points: int = DEFAULT_PHASE_POINTS,
-                 fidelity: str = "1d", **unknown: Any):
+                 fidelity: str = "1d", threads: int = 1, **unknown: Any):
         if unknown:
             raise ConfigurationError(f"OneDSimulator: unknown key(s) {sorted(unknown)}; "
                                      f"allowed: {sorted(_KEYS)}")
@@ -138,6 +142,9 @@ class OneDSimulator:
                                **opts}
         self.phase_points = int(phase_points)
         self.fidelity = fidelity
+        if int(threads) != threads or threads < 1:
+            raise ConfigurationError(f"threads={threads} must be an integer ≥ 1")
+        self.threads = int(threads)
         self.outputs = self._output_specs()
 
     @staticmethod
@@ -200,15 +207,17 @@ class OneDSimulator:
         nets = [self.network_for(p) for p in points]
         sols = simulate_batch(nets, sites=list(self.sites.values()), params=points,
                               record_points=self.phase_points * OVERSAMPLE,
-                              **self.solver_options)
+                              threads=self.threads, **self.solver_options)
         res: list[dict[str, np.ndarray] | SimulationError] = []
         for p, s, net in zip(points, sols, nets, strict=True):
             if isinstance(s, SimulationError):
                 res.append(s)
             elif not s.converged:
+                change = (f"{np.nanmax(s.change):.3g}" if np.isfinite(s.change).any()
+                          else "unknown")
                 res.append(SimulationError(
                     f"no periodic state after {s.cycles} cycles (largest cycle-to-cycle "
-                    f"change {np.nanmax(s.change):.3g} of pulse pressure > tol "
+                    f"change {change} of pulse pressure > tol "
                     f"{self.solver_options['tol']:g})", p))
             else:
                 res.append(self._outputs(s, net))

@@ -37,8 +37,9 @@ class Options:
     def __post_init__(self) -> None:
         if not 0 < self.cfl <= 1:
             raise ConfigurationError(f"cfl={self.cfl} must be in (0, 1]")
-        if self.max_cycles < 1 or self.min_cycles < 1:
-            raise ConfigurationError("max_cycles and min_cycles must be ≥ 1")
+        if not 1 <= self.min_cycles <= self.max_cycles:
+            raise ConfigurationError(f"need 1 ≤ min_cycles ({self.min_cycles}) ≤ max_cycles "
+                                     f"({self.max_cycles})")
         if not self.tol > 0:
             raise ConfigurationError(f"tol={self.tol} must be > 0")
         if self.record_points < 4:
@@ -136,15 +137,18 @@ def simulate(network: Network, *, sites: Sequence[tuple[str, float]] | None = No
 
 
 def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
-                   params: Sequence[dict] | None = None, **options
+                   params: Sequence[dict] | None = None, threads: int = 1, **options
                    ) -> list[Solution | SimulationError]:
     """Advance many parameter sets of one network in one compiled call.
 
     All ``networks`` must share topology and cell counts (they differ in parameter values,
     as produced by :func:`simulators.oned.targets.apply`).  Unstable members come back as
     :class:`SimulationError` (carrying ``params[k]`` and a partial ``solution``); the others
-    as :class:`Solution` — none is dropped.
+    as :class:`Solution` — none is dropped.  ``threads`` > 1 spreads the members over that
+    many Numba threads (same results); the default 1 runs them one after the other.
     """
+    if int(threads) != threads or threads < 1:
+        raise ConfigurationError(f"threads={threads} must be an integer ≥ 1")
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise ConfigurationError(f"unknown solver option(s) {sorted(unknown)}; allowed: "
@@ -152,6 +156,9 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
     opt = Options(**options)
     if not networks:
         return []
+    if params is not None and len(params) != len(networks):
+        raise ConfigurationError(f"simulate_batch: {len(params)} parameter dicts for "
+                                 f"{len(networks)} networks")
     net0 = networks[0]
     lay = layout(net0)
     sites = [(str(s[0]), float(s[1])) for s in (sites or default_sites(net0))]
@@ -178,7 +185,13 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
     info = np.zeros((b, 4), dtype=np.int64)
     status = np.zeros(b, dtype=np.int64)
     t0 = time.perf_counter()
-    kernels.run_batch(
+    run = kernels.run_batch
+    if threads > 1 and b > 1:
+        import numba
+
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        run = kernels.run_batch_parallel
+    run(
         a0, q0, pc, cp, np.stack([m.fp for m in members]), np.stack([m.dx for m in members]),
         lay.off, lay.foff, lay.inlet_v, members[0].tab_phase, members[0].tab_flow,
         np.array([m.inflow[0] for m in members]), np.array([m.inflow[1] for m in members]),
@@ -205,7 +218,8 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
                          "dt_min": float(d[kernels.D_DTMIN]),
                          "cell_updates": float(d[kernels.D_CELLUPD]),
                          "cells": lay.ncell},
-            wall_time=wall, distances=dist)
+            wall_time=wall, distances=dist,
+            final_state={"A": a0[k].copy(), "Q": q0[k].copy(), "Pc": pc[k].copy()})
         if status[k] >= 2:
             err_k = SimulationError(
                 f"{n.name}: " + _failure(int(status[k]), info[k], d, lay, int(info[k, 0])),

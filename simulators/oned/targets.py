@@ -9,6 +9,8 @@ the quantity) or ``scale`` (the value multiplies the nominal quantity)::
                                      "all peripheral resistances × s" is outlets.*.R:scale);
                                      the glob matches the outlet's vessel label
     inlet.<field>:<mode>             field in Q (the inflow waveform; scale only), period
+                                     (the heart period: the waveform is stretched in time,
+                                     its mean flow unchanged)
     blood.<field>:<mode>             field in rho, mu
 
 ``<glob>`` is a vessel label or an ``fnmatch`` pattern (``*``, ``carotid_*``); it must match
