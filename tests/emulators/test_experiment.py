@@ -64,3 +64,19 @@ def test_simulator_and_manifest_together_are_refused(tmp_path):
     cfg["simulator"] = None
     with pytest.raises(ConfigError, match="nothing to run"):
         run_experiment(cfg, tmp_path)
+
+
+@pytest.mark.slow
+def test_37_artery_experiment_emulates_the_network_pressures(tmp_path):
+    """Issue 3, done when: a conf/experiment entry trains an emulator of the 37-artery
+    network's pressures from a campaign of the 1D solver (80 runs; ~3 min on 2 cores)."""
+    cfg = _compose("experiment=oned_37artery", "progress=false", f"archive={tmp_path / 'a.h5'}",
+                   "sensitivity.n=512", "sensitivity.n_boot=50")
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    val = res.metrics["validation"]["outputs"]
+    assert len(val) == 20 and all(n.startswith(("P", "PP")) for n in val)
+    assert res.metrics["campaign"][0]["failed"] == 0
+    for name, m in val.items():
+        assert m["r2"] >= 0.999, name  # measured 0.9998-1.0000
+        assert 0.85 <= m["coverage"] <= 1.0, name
+    assert res.passed
