@@ -77,7 +77,7 @@ class LocalExecutor(SerialExecutor):
         broken: list[int] = []
         yield from self._pool_round(fn, items, range(len(items)), self.n_workers, broken)
         for i in broken:  # isolate: one item per fresh pool, so a crash names its item
-            for attempt in range(1 + self.max_retries):
+            for _attempt in range(1 + self.max_retries):
                 died: list[int] = []
                 results = list(self._pool_round(fn, items, [i], 1, died))
                 if not died:
