@@ -170,20 +170,31 @@ class DaskExecutor(SerialExecutor):
 class SlurmExecutor(SerialExecutor):
     """Run each item as a SLURM job array task through ``submitit``.
 
-    ``folder`` holds submitit's logs; ``slurm`` options (partition, time in minutes,
-    cpus_per_task, mem_gb, ...) are passed to ``AutoExecutor.update_parameters``.
+    ``folder`` holds submitit's logs; ``slurm`` options (``slurm_partition``,
+    ``timeout_min``, ``cpus_per_task``, ``mem_gb``, ...) go to
+    ``AutoExecutor.update_parameters`` (options set to ``None`` are left out).
+    ``cluster="local"`` runs the jobs as local processes through the same code path, for
+    trying a configuration on a laptop; ``None`` lets submitit pick SLURM when present.
+    ``poll`` is the interval (s) between checks for finished jobs.
     """
 
-    def __init__(self, folder: str = "outputs/slurm", **slurm: Any):
+    def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = None,
+                 poll: float = 2.0, **slurm: Any):
         try:
             import submitit
         except ImportError as exc:
             raise ConfigurationError(
                 "the SLURM executor needs submitit: pip install 'twinemu[slurm]'"
             ) from exc
-        self._ex = submitit.AutoExecutor(folder=folder)
-        if slurm:
-            self._ex.update_parameters(**slurm)
+        self._ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
+        self.poll = float(poll)
+        options = {k: v for k, v in slurm.items() if v is not None}
+        if options:
+            try:
+                self._ex.update_parameters(**options)
+            except (ValueError, TypeError) as exc:
+                raise ConfigurationError(f"bad SLURM executor options {options}: {exc}"
+                                         ) from exc
 
     def map_unordered(self, fn, items):
         jobs = self._ex.map_array(fn, list(items))
@@ -203,7 +214,7 @@ class SlurmExecutor(SerialExecutor):
                     still.append(job)
             remaining = still
             if remaining:
-                time.sleep(2.0)
+                time.sleep(self.poll)
 
 
 def _mp_context():

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -80,3 +81,27 @@ def test_37_artery_experiment_emulates_the_network_pressures(tmp_path):
         assert m["r2"] >= 0.999, name  # measured 0.9998-1.0000
         assert 0.85 <= m["coverage"] <= 1.0, name
     assert res.passed
+
+
+@pytest.mark.parametrize("executor", ["dask", "slurm"])
+def test_campaign_on_a_cluster_executor(executor, tmp_path):
+    """The same experiment on a Dask LocalCluster and through submitit's SLURM path (with
+    its local cluster): the archive holds the same runs as a local pool would make."""
+    if executor == "slurm":
+        pytest.importorskip("submitit")
+    extra = [f"executor.folder={tmp_path / 'jobs'}", "executor.cluster=local",
+             "executor.poll=0.2"] if executor == "slurm" else []
+    cfg = _compose("experiment=quick", f"executor={executor}", "progress=false",
+                   "sensitivity.enabled=false", "design.n_train=8", "design.n_test=4",
+                   "validation.checks.r2_min=null", "validation.checks.coverage_min=null",
+                   f"archive={tmp_path / 'a.h5'}", *extra)
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    assert [s.ok for s in res.campaign] == [8, 4]
+    with Archive.open(tmp_path / "a.h5") as a:
+        X = a.inputs()
+        p_mean = a.output("p_mean")
+    # every stored run is the Windkessel's exact mean pressure (Zc + R_p) Q̄ at its inputs
+    names = a.space.names
+    q_mean = X[:, names.index("SV")] * 1e-6 * X[:, names.index("HR")] / 60
+    expected = (X[:, names.index("Zc")] + X[:, names.index("R_p")]) * q_mean
+    np.testing.assert_allclose(p_mean, expected, rtol=1e-4)

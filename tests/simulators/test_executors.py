@@ -69,3 +69,14 @@ def die_on_three(x):
 def test_zero_workers_is_an_error():
     with pytest.raises(ConfigurationError, match="n_workers must be >= 1"):
         LocalExecutor(0)
+
+
+def test_submitit_executor_runs_jobs_through_the_slurm_code_path(tmp_path):
+    pytest.importorskip("submitit")
+    from simulators.executors import SlurmExecutor
+
+    ex = SlurmExecutor(folder=str(tmp_path / "jobs"), cluster="local", poll=0.2,
+                       timeout_min=5, slurm_partition=None)
+    got = dict(ex.map_unordered(square_or_fail, list(range(5))))
+    assert got[4] == 16 and got[2] == 4 and isinstance(got[3], Exception)
+    assert "three is bad" in str(got[3])
