@@ -2,7 +2,8 @@
 
 Layout (schema 1.x)::
 
-    /                 attrs: schema_version, n_runs (committed rows), created, twinemu_version
+    /                 attrs: schema_version, created, twinemu_version
+    /committed        ()  int64           number of committed rows (the commit point)
     /meta             attrs: space (JSON), outputs (JSON), description, extra (JSON)
     /inputs           (n, d) float64      attrs: names, units, bounds
     /outputs/<qoi>    (n,) or (n, T)      attrs: unit, description; NaN where not computed
@@ -14,9 +15,14 @@ Layout (schema 1.x)::
     /provenance/simulator, version, config_hash, source_sha256 (str), wall_time (s),
                 timestamp (ISO 8601 str)
 
-Appending is atomic from a reader's point of view: rows are written first, then the root
-attribute ``n_runs`` is raised and the file flushed.  A writer killed mid-append leaves at
-most one uncommitted row past ``n_runs``, which readers ignore and the next append reuses.
+Appending is atomic from a reader's point of view: the row is written first, then the
+scalar dataset ``/committed`` is raised and the file flushed.  Rows past ``committed`` are
+ignored by readers and reused by the next append.  To survive a writer killed at any
+instant (SIGKILL, power loss), an append touches as little HDF5 metadata as possible:
+strings are fixed-length (no global heap, whose half-written objects would make the file
+unwritable), row capacity grows in blocks of 64 (so most appends write raw data only), and
+the commit point is an 8-byte raw write.  A test kills writers mid-append and checks that
+every committed run survives and that the campaign can go on appending.
 """
 
 from __future__ import annotations
@@ -39,8 +45,11 @@ from simulators.base import OutputSpec, finite_rows
 from simulators.design import ParameterSpace
 
 SCHEMA_VERSION = "1.0"
-_STR = h5py.string_dtype("utf-8")
+#: Fixed-length UTF-8 string columns and their size in bytes (longer text is cut with "…").
+_STR_BYTES = {"reason": 1024, "fidelity": 32, "run_id": 128, "simulator": 128, "version": 64,
+              "config_hash": 64, "source_sha256": 64, "timestamp": 32}
 _PROVENANCE_STR = ("simulator", "version", "config_hash", "source_sha256", "timestamp")
+_BLOCK = 64  # rows of capacity added at a time
 STATUS_OK, STATUS_FAILED = 0, 1
 
 
@@ -150,7 +159,7 @@ class Archive:
         with _translate(path, "create"):
             f = h5py.File(path, "w")
             f.attrs["schema_version"] = SCHEMA_VERSION
-            f.attrs["n_runs"] = 0
+            f.create_dataset("committed", data=np.int64(0))
             f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             f.attrs["twinemu_version"] = _twinemu_version()
             meta = f.create_group("meta")
@@ -168,10 +177,12 @@ class Archive:
                 cls._create_output(f, s)
             f.create_dataset("status", (0,), np.int8, maxshape=(None,), chunks=(256,))
             for name in ("reason", "fidelity", "run_id"):
-                f.create_dataset(name, (0,), _STR, maxshape=(None,), chunks=(256,))
+                f.create_dataset(name, (0,), _str_dtype(name), maxshape=(None,),
+                                 chunks=(_BLOCK,))
             prov = f.create_group("provenance")
             for name in _PROVENANCE_STR:
-                prov.create_dataset(name, (0,), _STR, maxshape=(None,), chunks=(256,))
+                prov.create_dataset(name, (0,), _str_dtype(name), maxshape=(None,),
+                                    chunks=(_BLOCK,))
             prov.create_dataset("wall_time", (0,), float, maxshape=(None,), chunks=(256,))
             f.flush()
         return cls(path, f)
@@ -237,7 +248,8 @@ class Archive:
 
     @staticmethod
     def _check_schema(path: Path, f: h5py.File) -> None:
-        required = ("inputs", "outputs", "status", "fidelity", "run_id", "meta", "provenance")
+        required = ("inputs", "outputs", "status", "fidelity", "run_id", "meta", "provenance",
+                    "committed")
         version = f.attrs.get("schema_version")
         missing = [k for k in required if k not in f]
         if version is None or missing:
@@ -266,7 +278,7 @@ class Archive:
         self.close()
 
     def __len__(self) -> int:
-        return int(self._f.attrs["n_runs"])
+        return int(self._f["committed"][()])
 
     def __repr__(self) -> str:
         return (f"<Archive {str(self.path)!r}: {len(self)} runs ({self.n_failed} failed), "
@@ -296,7 +308,7 @@ class Archive:
         with _translate(self.path, "add an output to"):
             self._create_output(self._f, spec)
             ds = self._f["outputs"][spec.name]
-            ds.resize(self._f["inputs"].shape[0], axis=0)
+            ds.resize(self._f["inputs"].shape[0], axis=0)  # NaN fill value
             self.outputs.append(spec)
             self._f["meta"].attrs["outputs"] = json.dumps([s.to_dict() for s in self.outputs])
             self._f.flush()
@@ -352,22 +364,27 @@ class Archive:
             **dict(provenance or {}))
         n = len(self)
         rid = str(n) if run_id is None else str(run_id)
+        if len(rid.encode()) > _STR_BYTES["run_id"]:
+            raise ArchiveError(f"run id {rid[:40]!r}... is longer than "
+                               f"{_STR_BYTES['run_id']} bytes; use a shorter id")
         with _translate(self.path, "append to"):
             f = self._f
-            for ds in self._row_datasets():
-                ds.resize(n + 1, axis=0)
+            if f["inputs"].shape[0] <= n:  # grow every column by a block of rows
+                for ds in self._row_datasets():
+                    ds.resize(n + _BLOCK, axis=0)
             f["inputs"][n] = x
             for spec in self.outputs:
                 ds = f["outputs"][spec.name]
                 ds[n] = values.get(spec.name, np.full(spec.shape, np.nan))
             f["status"][n] = STATUS_OK if status == "ok" else STATUS_FAILED
-            f["reason"][n] = reason
-            f["fidelity"][n] = fidelity
-            f["run_id"][n] = rid
+            f["reason"][n] = _fit("reason", reason)
+            f["fidelity"][n] = _fit("fidelity", fidelity)
+            f["run_id"][n] = _fit("run_id", rid)
             for name in _PROVENANCE_STR:
-                f["provenance"][name][n] = str(getattr(prov, name))
+                f["provenance"][name][n] = _fit(name, str(getattr(prov, name)))
             f["provenance"]["wall_time"][n] = float(prov.wall_time)
-            f.attrs["n_runs"] = n + 1  # the commit point
+            f.flush()
+            f["committed"][()] = n + 1  # the commit point: one 8-byte raw write
             f.flush()
         return n
 
@@ -401,8 +418,8 @@ class Archive:
             return ds[: len(self)]
 
     def _strings(self, ds: h5py.Dataset) -> np.ndarray:
-        return np.array([s.decode() if isinstance(s, bytes) else s for s in self._read(ds)],
-                        dtype=object)
+        return np.array([s.decode("utf-8", "replace") if isinstance(s, bytes) else s
+                         for s in self._read(ds)], dtype=object)
 
     def status(self) -> np.ndarray:
         return self._read(self._f["status"])
@@ -507,6 +524,20 @@ class Archive:
         for r in rs[st == STATUS_FAILED]:
             reasons[r] = reasons.get(r, 0) + 1
         return {"runs": len(self), "levels": levels, "failure_reasons": reasons}
+
+
+def _str_dtype(column: str) -> np.dtype:
+    return h5py.string_dtype("utf-8", _STR_BYTES[column])
+
+
+def _fit(column: str, text: str) -> bytes:
+    """``text`` as UTF-8 that fits its fixed-length column (cut with "…" when too long)."""
+    raw = str(text).encode("utf-8")
+    size = _STR_BYTES[column]
+    if len(raw) <= size:
+        return raw
+    cut = raw[: size - 3].decode("utf-8", "ignore").encode("utf-8")
+    return cut + "…".encode()
 
 
 def _as_spec(o: OutputSpec | str | Mapping[str, Any]) -> OutputSpec:

@@ -59,7 +59,7 @@ def _committed(path):
         return 0
     try:
         with h5py.File(path, "r", locking=False) as f:
-            return int(f.attrs.get("n_runs", 0))
+            return int(f["committed"][()]) if "committed" in f else 0
     except OSError:
         return 0
 
