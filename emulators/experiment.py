@@ -63,6 +63,7 @@ class SensitivityConfig:
     n: int = 1024
     n_boot: int = 300
     conf_level: float = 0.95
+    waveforms: bool = True  # indices at each phase of waveform outputs too
 
 
 @dataclass
@@ -332,12 +333,23 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
 
         sob = sobol(f, simulator.space, n=scfg.n, seed=int(seed), n_boot=scfg.n_boot,
                     conf_level=scfg.conf_level, output_names=scalar)
+    sob_waves = {}
+    if scfg.enabled and scfg.waveforms:
+        from emulators.sensitivity import sobol
+
+        for name in (n for n in outputs if np.ndim(train[1][n]) == 2):
+            sob_waves[name] = sobol(lambda X, name=name: emulator.predict_dict(X)[name][0],
+                                    simulator.space, n=min(scfg.n, 2048), seed=int(seed),
+                                    n_boot=min(scfg.n_boot, 100), conf_level=scfg.conf_level,
+                                    output_names=[f"{name}[{k}]" for k in
+                                                  range(train[1][name].shape[1])])
 
     # 6. export
     metrics = {"validation": result.to_dict(), "checks": checks, "passed": passed,
                "campaign": [s.__dict__ for s in summaries],
                "cross_validation": cv.to_dict() if cv else None,
                "sobol": sob.to_dict() if sob else None,
+               "sobol_waveforms": {k: v.to_dict() for k, v in sob_waves.items()},
                "training_data_sha256": emulator.training_hash}
     emu_file = None
     if ecfg.enabled:
@@ -347,7 +359,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
 
     # 7. report
     report = _write_report(out, name, conf, simulator, summaries, archive_path, result, units,
-                           checks, cv, sob, emu_file, time.perf_counter() - t0)
+                           checks, cv, sob, emu_file, time.perf_counter() - t0,
+                           sob_waves, train[1])
     return ExperimentResult(out, archive_path, report, metrics, emu_file, passed, summaries)
 
 
@@ -411,7 +424,7 @@ def _apply_checks(result, checks: ChecksConfig) -> dict[str, dict[str, Any]]:
 
 
 def _write_report(out, name, conf, simulator, summaries, archive_path, result, units, checks,
-                  cv, sob, emu_file, elapsed) -> Path:
+                  cv, sob, emu_file, elapsed, sob_waves=None, train_outputs=None) -> Path:
     from emulators import report as rp
 
     images = [
@@ -423,6 +436,12 @@ def _write_report(out, name, conf, simulator, summaries, archive_path, result, u
     if sob is not None:
         images.append(("Sobol' sensitivity indices of the emulator",
                        rp.sobol_plot(sob, out / "sobol.png")))
+    for wname, wsob in (sob_waves or {}).items():
+        images.append((f"Sobol' indices of {wname} at each phase of the cycle (S1 solid, ST "
+                       f"dashed; grey: mean training waveform)",
+                       rp.sobol_waveform_plot(wsob, train_outputs[wname].mean(axis=0),
+                                              units.get(wname, ""), wname,
+                                              out / f"sobol_{wname}.png")))
     space_rows = ["| input | low | high | unit | distribution |", "|---|---|---|---|---|"]
     for p in simulator.space:
         space_rows.append(f"| {p.name} | {p.low:.4g} | {p.high:.4g} | {p.unit} | {p.dist} |")

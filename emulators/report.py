@@ -123,6 +123,33 @@ def sobol_plot(result: SobolResult, path: Path) -> Path:
     return path
 
 
+def sobol_waveform_plot(result: SobolResult, mean_wave: np.ndarray, unit: str, name: str,
+                        path: Path) -> Path:
+    """First-order (solid) and total (dashed) indices of each input along the cycle, with
+    the mean waveform for orientation: where in the beat each input matters."""
+    S1, ST = np.atleast_2d(result.S1), np.atleast_2d(result.ST)  # (T, d)
+    phase = np.arange(S1.shape[0]) / S1.shape[0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j, inp in enumerate(result.names):
+        c = colors[j % len(colors)]
+        ax.plot(phase, S1[:, j], color=c, lw=1.8, label=inp)
+        ax.plot(phase, ST[:, j], color=c, lw=1.0, ls="--")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("phase of the cardiac cycle")
+    ax.set_ylabel("Sobol' index")
+    ax.legend(fontsize=8, ncol=min(3, len(result.names)), loc="upper left")
+    disp, k = display_unit(unit)
+    twin = ax.twinx()
+    twin.plot(phase, mean_wave * k, color="0.6", lw=2.5, alpha=0.5)
+    twin.set_ylabel(f"mean {name} [{disp}]", color="0.45")
+    ax.set_title(f"{name}: which input drives the waveform, phase by phase", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def markdown_report(path: Path, *, title: str, sections: Sequence[tuple[str, str]],
                     images: Sequence[tuple[str, Path | None]] = ()) -> Path:
     """Write a Markdown report from ``(heading, body)`` sections and ``(caption, png)`` images."""

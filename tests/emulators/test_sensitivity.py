@@ -70,3 +70,14 @@ def test_a_large_output_offset_changes_nothing():
     shifted = sobol(lambda X: ishigami(X) + 1e5, space, n=2048, seed=5, n_boot=100)
     np.testing.assert_allclose(shifted.S1, base.S1, atol=1e-6)
     np.testing.assert_allclose(shifted.S1_conf, base.S1_conf, atol=1e-6)
+
+
+def test_indices_over_the_cardiac_cycle():
+    # y(t) = x1 sin 2πt + x2 cos 2πt with x1, x2 ~ U(-1, 1): S1_1(t) = sin²2πt, S1_2 = cos²2πt
+    space = ParameterSpace([Parameter("x1", -1, 1), Parameter("x2", -1, 1)])
+    phase = np.arange(20) / 20
+    res = sobol(lambda X: np.outer(X[:, 0], np.sin(2 * np.pi * phase))
+                + np.outer(X[:, 1], np.cos(2 * np.pi * phase)), space, n=4096, seed=4, n_boot=0)
+    assert res.S1.shape == (20, 2)
+    np.testing.assert_allclose(res.S1[:, 0], np.sin(2 * np.pi * phase) ** 2, atol=0.03)
+    np.testing.assert_allclose(res.ST[:, 1], np.cos(2 * np.pi * phase) ** 2, atol=0.03)
