@@ -118,7 +118,13 @@ def rcr_face(w1, pc, r1, a0, kf, saf, poff, rho):
 
 @njit(cache=True)
 def reflection_face(w1, rt, kf, saf, rho):
-    """Distal face with W2 = −Rt·W1: u = (W1+W2)/2, c − c_ref = (W1−W2)/8.  Returns (A, u)."""
+    """Distal face with W2 = −Rt·W1: u = (W1+W2)/2, c − c_ref = (W1−W2)/8.  Returns (A, u).
+
+    The invariants are measured from the reference state (A_ref, u = 0), not from the
+    operating state: Rt reflects the whole wave relative to A_ref (exact for pulses on a
+    state at rest at A_ref, as in the tests; Alastruey et al. 2011 measure it from the
+    initial state instead, which differs when the outlet is not at A_ref).
+    """
     w2 = -rt * w1
     kap = math.sqrt(0.5 * kf / rho)
     c = kap * math.sqrt(saf) + (w1 - w2) / 8.0
@@ -130,6 +136,8 @@ def reflection_face(w1, rt, kf, saf, rho):
 def windkessel_advance(pc, q, dt, r2, c, pout):
     """Exact step of C dPc/dt = Q − (Pc − Pout)/R2 with Q constant over ``dt`` (stable)."""
     tau = r2 * c
+    if not tau > 0.0:   # guarded: never a ZeroDivisionError from compiled code (caller: NaN)
+        return math.nan
     peq = pout + r2 * q
     return peq + (pc - peq) * math.exp(-dt / tau)
 

@@ -29,11 +29,17 @@ def _ptot(poff, kf, saf, a, u, rho, total):
 @njit(cache=True)
 def solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja, fa, fq, dt, rho,
                     total):
-    """Set the junction faces of ``fa``/``fq``; return (ok, worst relative mass residual).
+    """Set the junction faces of ``fa``/``fq``; return (ok, mass residual, closure gap).
 
+    ``mass residual``: worst |Σ s_k Q_k| / Σ|Q_k| after the closing member's flow is set
+    (round-off by construction: it checks the bookkeeping, not the Newton solve).
+    ``closure gap``: worst |Q_closing − A·u(A, W)| / max(max_k |Q_k|, 1e-4 Σ A c), how far
+    the closing member's flow is from its own characteristic relation, i.e. the mass error the
+    Newton solve would leave without the closure (→ 0 with the Newton tolerance).
     ``jw``, ``ja``: workspaces with one slot per junction member.
     """
     worst = 0.0
+    gap = 0.0
     for j in range(joff.shape[0] - 1):
         m0, m1 = joff[j], joff[j + 1]
         for m in range(m0, m1):
@@ -89,20 +95,21 @@ def solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja, fa, fq,
                 ja[m] += di
                 step = max(step, abs(di) / ja[m])
                 if not ja[m] > 0.0:
-                    return False, worst
+                    return False, worst, gap
             ja[m0] += d0
             if not ja[m0] > 0.0:
-                return False, worst
+                return False, worst, gap
             if step < 1e-14:
                 ok = True
                 break
         if not ok:
-            return False, worst
+            return False, worst, gap
         # write faces; the last member's flow closes the mass balance exactly, so mass is
         # conserved to round-off (its invariant relation holds to the Newton tolerance)
         res = 0.0
         tot = 0.0
         scale = 0.0
+        qmax = 0.0
         for m in range(m0, m1):
             v = jv[m]
             fi = foff[v + 1] - 1 if jend[m] == 1 else foff[v]
@@ -113,11 +120,14 @@ def solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja, fa, fq,
             fq[fi] = ja[m] * u
             res += s * fq[fi]
             tot += abs(fq[fi])
+            qmax = max(qmax, abs(fq[fi]))
         last = jv[m1 - 1]
         fl = foff[last + 1] - 1 if jend[m1 - 1] == 1 else foff[last]
         sl = 1.0 if jend[m1 - 1] == 1 else -1.0
         closing = -sl * (res - sl * fq[fl])
-        res += sl * (closing - fq[fl])
+        # closure gap relative to the largest member flow, floored at 1e-4 of the wave flux
+        # Σ A c (near rest the round-off of A·u, ~1e-16 A c, would dominate)
+        gap = max(gap, abs(closing - fq[fl]) / max(qmax, 1e-4 * scale))
         fq[fl] = closing
         res = 0.0
         for m in range(m0, m1):
@@ -126,4 +136,4 @@ def solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja, fa, fq,
             res += (1.0 if jend[m] == 1 else -1.0) * fq[fi]
         # relative to the flow through the junction (floor: 1e-9 of the wave flux A c)
         worst = max(worst, abs(res) / max(tot, 1e-9 * scale))
-    return True, worst
+    return True, worst, gap

@@ -19,7 +19,14 @@ End faces take their half-step state from the boundary conditions (inlet, outlet
 junctions: :mod:`boundary`, :mod:`junctions`), so the flux of mass through a junction is
 conserved to the Newton tolerance.  Δt = CFL · min Δx/(|u| + c).  An optional Kelvin–Voigt
 wall adds ∂Q/∂t = (A/ρ) ∂/∂x(Γ/(A_ref√A) ∂Q/∂x), taken by an implicit (backward Euler)
-split step per vessel.
+split step per vessel with ∂Q/∂x = 0 at the vessel ends.  It is NOT first order at large Γ:
+the observed grid order is 0.5–0.7 (tapered viscous vessel, RCR outlet, Γ = 2, 50–400 cells;
+1.4–1.9 at Γ = 0.2); the stiff split step, ν Δt/Δx² ≈ 2–14, likely limits it; a one-sided
+end flux using the boundary flow did not help.  Linear attenuation of a small wave agrees
+with the dispersion relation to 0.4 % (Γ = 1) – 1 % (Γ = 2) over 1 m (test_numerics_review).
+
+Every step checks the physical range of the state (statuses 7–9): A/A_ref in
+[A_REL_MIN, A_REL_MAX], subcritical |u| < c, P in [P_MIN, P_MAX].
 
 Status codes returned by :func:`run_member`: see :data:`STATUS`.
 """
@@ -46,7 +53,18 @@ from simulators.oned.junctions import solve_junctions
 
 STATUS = {0: "converged", 1: "not converged", 2: "non-finite or non-positive area",
           3: "inlet condition failed", 4: "outlet condition failed",
-          5: "junction condition failed", 6: "time step collapsed"}
+          5: "junction condition failed", 6: "time step collapsed",
+          7: "area outside the physical range [0.05, 20] x A_ref",
+          8: "supercritical flow |u| >= c (the characteristic boundary conditions assume "
+             "subcritical flow)",
+          9: "pressure outside the physical range [-10, 100] kPa",
+          10: "Windkessel time constant R2*C <= 0"}
+#: Physical range of the state, checked at every cell and step (status 7–9).  A/A_ref beyond
+#: it means the tube law is used far outside its range (e.g. E ≈ 1 Pa); P is the absolute
+#: pressure of the tube law (P_ext is 0 in the shipped networks): −10 kPa ≈ −75 mmHg,
+#: 100 kPa ≈ 750 mmHg.
+A_REL_MIN, A_REL_MAX = 0.05, 20.0
+P_MIN, P_MAX = -10e3, 100e3
 
 
 def _drop_stale_cache() -> None:
@@ -75,8 +93,8 @@ def _drop_stale_cache() -> None:
 
 _drop_stale_cache()
 # diag slots
-D_TFAIL, D_JRES, D_VIN, D_VOUT, D_V0, D_V1, D_STEPS, D_DTMIN, D_CELLUPD = range(9)
-NDIAG = 9
+D_TFAIL, D_JRES, D_VIN, D_VOUT, D_V0, D_V1, D_STEPS, D_DTMIN, D_CELLUPD, D_JCHAR = range(10)
+NDIAG = 10
 
 
 @njit(cache=True)
@@ -147,20 +165,29 @@ def _viscous(a, q, cp, fp, fa, off, foff, dx, dt, wa, wb, wc, wd):
 
 @njit(cache=True)
 def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, period,
-              out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, rec, pold, pnew,
-              f2, s2, fa, fq, jw, ja, wa, wb, wc, wd, visc, diag, info):
+              out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, pr_f, rec, pold, pnew,
+              f2, s2, fa, fq, jw, ja, wa, wb, wc, wd, visc, fh, fst, diag, info):
     """Advance the network over one period from t = 0; record probes on the phase grid.
 
-    ``rec`` (nprobe, 3, T) receives (P, Q, A) at t_k = k·period/T.  Returns a status code.
+    ``rec`` (nprobe, 3, T) receives (P, Q, A) at t_k = k·period/T; probes with a boundary
+    face (``pr_f`` ≥ 0: x = 0 or 1) read that face (time-extrapolated from t^{n+1/2}; the
+    inlet flow is evaluated from the table).  ``fh``, ``fst``: face-probe history kept
+    across cycles.  Returns a status code.
     """
     ncell = a.shape[0]
     nv = off.shape[0] - 1
     nrec = rec.shape[2]
     t = 0.0
-    _probe(a, q, cp, pr_i, pr_w, pold)
+    # first cycle: probe the initial state; later cycles start from the previous cycle's last
+    # sample (already in ``pold``; it holds the boundary-face values of the end probes)
+    if fst[2] == 0.0:
+        _probe(a, q, cp, pr_i, pr_w, pold)
+    fst[2] = 1.0
     for p in range(pr_i.shape[0]):
         for c in range(3):
             rec[p, c, 0] = pold[p, c]
+        if pr_f[p] == foff[inlet_v]:
+            rec[p, 1, 0] = inflow(0.0, tab_ph, tab_q, period, scale)
     kn = 1
     diag[D_VIN] = 0.0
     diag[D_VOUT] = 0.0
@@ -179,6 +206,20 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
                     return 2
                 sq = math.sqrt(ai)
                 c = math.sqrt(0.5 * cp[0, i] * sq / rho)   # c² = K√A/(2ρ)
+                # physical range (statuses 7–9): A/A_ref, subcritical |u| < c, tube-law P
+                st = 0
+                ar = ai / (cp[1, i] * cp[1, i])
+                pi_ = cp[4, i] + cp[0, i] * (sq - cp[1, i])
+                if not A_REL_MIN <= ar <= A_REL_MAX:
+                    st = 7
+                elif abs(q[i] / ai) >= c:
+                    st = 8
+                elif not P_MIN <= pi_ <= P_MAX:
+                    st = 9
+                if st != 0:
+                    diag[D_TFAIL] = t
+                    info[1] = i
+                    return st
                 lam = abs(q[i] / ai) + c
                 d = dx[v] / lam
                 if d < dt:
@@ -230,6 +271,10 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
                                              outp[4, k])
                 else:
                     pch = outp[4, k]
+                if not math.isfinite(pch):
+                    diag[D_TFAIL] = t
+                    info[1] = ie
+                    return 4
                 aa, ok = rcr_face(w1, pch, outp[1, k], a[ie], fp[0, fi], fp[1, fi],
                                   fp[4, fi], rho)
                 if not ok:
@@ -245,14 +290,23 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
                 qo[k] = fq[fi]
             diag[D_VOUT] += dt * fq[fi]
         diag[D_VIN] += dt * qin
-        ok, res = solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja, fa, fq,
-                                  dt, rho, total)
+        ok, res, jchar = solve_junctions(a, q, cp, fp, off, foff, dx, joff, jv, jend, jw, ja,
+                                         fa, fq, dt, rho, total)
         if not ok:
             diag[D_TFAIL] = t
             info[1] = -1
             return 5
         if res > diag[D_JRES]:
             diag[D_JRES] = res
+        # end probes (x = 0, 1) read their boundary face at t^{n+1/2}
+        for p in range(pr_f.shape[0]):
+            f = pr_f[p]
+            if f >= 0:
+                fh[p, 0, 1] = fp[4, f] + fp[0, f] * (math.sqrt(fa[f]) - fp[1, f])
+                fh[p, 1, 1] = fq[f]
+                fh[p, 2, 1] = fa[f]
+        if jchar > diag[D_JCHAR]:
+            diag[D_JCHAR] = jchar
         # 4. face fluxes, then the full step
         for v in range(nv):
             fo = foff[v] - off[v]
@@ -273,11 +327,27 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
         diag[D_CELLUPD] += ncell
         # 5. record on the phase grid
         _probe(a, q, cp, pr_i, pr_w, pnew)
+        # end probes at t^{n+1}: linear extrapolation in time of the face states at
+        # t^{n−1/2}, t^{n+1/2} (second order); the inlet flow is the prescribed one, exactly
+        for p in range(pr_f.shape[0]):
+            f = pr_f[p]
+            if f < 0:
+                continue
+            th2 = 0.5 * dt / (0.5 * (fst[0] + dt)) if fst[1] > 0.0 else 0.0
+            for c in range(3):
+                pnew[p, c] = fh[p, c, 1] + th2 * (fh[p, c, 1] - fh[p, c, 0])
+                fh[p, c, 0] = fh[p, c, 1]
+            if f == foff[inlet_v]:
+                pnew[p, 1] = inflow(t, tab_ph, tab_q, period, scale)
+        fst[0] = dt
+        fst[1] = 1.0
         while kn < nrec and kn * period / nrec <= t:
             th = (kn * period / nrec - (t - dt)) / dt
             for p in range(pr_i.shape[0]):
                 for c in range(3):
                     rec[p, c, kn] = (1.0 - th) * pold[p, c] + th * pnew[p, c]
+                if pr_f[p] == foff[inlet_v]:   # the prescribed inflow at the sample time
+                    rec[p, 1, kn] = inflow(kn * period / nrec, tab_ph, tab_q, period, scale)
             kn += 1
         for p in range(pr_i.shape[0]):
             for c in range(3):
@@ -293,7 +363,7 @@ def run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale
 
 @njit(cache=True)
 def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, period,
-               out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, nrec, max_cycles,
+               out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, pr_f, nrec, max_cycles,
                min_cycles, tol, rec, err, diag, info):
     """Run cycles from the state (a, q, pc) until the periodic state; keep the last cycle.
 
@@ -321,18 +391,28 @@ def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, p
     pold = np.empty((npr, 3))
     pnew = np.empty((npr, 3))
     prev = np.empty((npr, 3, nrec))
+    fh = np.zeros((npr, 3, 2))
+    fst = np.zeros(3)   # previous Δt, face history present, a cycle was run
     visc = False
     for i in range(ncell):
         if cp[6, i] > 0.0:
             visc = True
     diag[D_JRES] = 0.0
+    diag[D_JCHAR] = 0.0
     diag[D_DTMIN] = 1e300
+    for k in range(nout):   # Windkessel τ = R2·C > 0 (else the capacitor update divides by 0)
+        if int(outp[0, k]) == 0 and not outp[2, k] * outp[3, k] > 0.0:
+            diag[D_TFAIL] = 0.0
+            info[1] = off[out_v[k] + 1] - 1
+            info[0] = 0
+            return 10
     diag[D_CELLUPD] = 0.0
     status = 1
     for cyc in range(max_cycles):
         st = run_cycle(a, q, pc, qo, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale,
-                       period, out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, rec,
-                       pold, pnew, f2, s2, fa, fq, jw, ja, wa, wb, wc, wd, visc, diag, info)
+                       period, out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, pr_f,
+                       rec, pold, pnew, f2, s2, fa, fq, jw, ja, wa, wb, wc, wd, visc, fh, fst,
+                       diag, info)
         info[0] = cyc + 1
         if st != 0:
             return st
@@ -360,24 +440,24 @@ def run_member(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, p
 
 @njit(cache=True)
 def run_batch(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, period,
-              out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, nrec, max_cycles,
+              out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, pr_f, nrec, max_cycles,
               min_cycles, tol, rec, err, diag, info, status):
     """:func:`run_member` for each row of the batched arrays (leading axis = member)."""
     for b in range(a.shape[0]):
         status[b] = run_member(a[b], q[b], pc[b], cp[b], fp[b], dx[b], off, foff, inlet_v,
                                tab_ph, tab_q, scale[b], period[b], out_v, outp[b], joff, jv,
-                               jend, total, rho[b], cfl, pr_i, pr_w, nrec, max_cycles,
+                               jend, total, rho[b], cfl, pr_i, pr_w, pr_f, nrec, max_cycles,
                                min_cycles, tol, rec[b], err[b], diag[b], info[b])
 
 
 @njit(cache=True, parallel=True)
 def run_batch_parallel(a, q, pc, cp, fp, dx, off, foff, inlet_v, tab_ph, tab_q, scale, period,
-                       out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, nrec,
+                       out_v, outp, joff, jv, jend, total, rho, cfl, pr_i, pr_w, pr_f, nrec,
                        max_cycles, min_cycles, tol, rec, err, diag, info, status):
     """:func:`run_batch` with the members spread over Numba threads (each member is serial
     and writes only its own rows, so the result is identical)."""
     for b in prange(a.shape[0]):
         status[b] = run_member(a[b], q[b], pc[b], cp[b], fp[b], dx[b], off, foff, inlet_v,
                                tab_ph, tab_q, scale[b], period[b], out_v, outp[b], joff, jv,
-                               jend, total, rho[b], cfl, pr_i, pr_w, nrec, max_cycles,
+                               jend, total, rho[b], cfl, pr_i, pr_w, pr_f, nrec, max_cycles,
                                min_cycles, tol, rec[b], err[b], diag[b], info[b])

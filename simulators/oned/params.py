@@ -14,6 +14,7 @@ the wall thickness are then those measured at the diastolic pressure ``P_d``).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -143,7 +144,8 @@ class Network:
 
     ``junction_pressure``: ``"total"`` (continuity of P + ρu²/2, default of Sherwin et al.
     2003) or ``"static"`` (continuity of P).  ``dx``: target cell size (m) for vessels without
-    ``cells``.
+    ``cells``.  ``meta``: provenance; ``meta["defaults_used"]`` lists the documented defaults
+    a file reader took for keys the file omitted (see :attr:`defaults_used`).
     """
 
     name: str
@@ -163,6 +165,12 @@ class Network:
         if self.junction_pressure not in ("total", "static"):
             raise ConfigurationError(
                 f"junction_pressure={self.junction_pressure!r}: use 'total' or 'static'")
+
+    @property
+    def defaults_used(self) -> tuple[str, ...]:
+        """Defaults taken for optional keys the source file omitted, e.g.
+        ``('junction_pressure=total', 'vessels[cca].Pext=0.0')``; empty if none."""
+        return tuple(self.meta.get("defaults_used", ()))
 
     def vessel(self, label: str) -> Vessel:
         for v in self.vessels:
@@ -188,10 +196,24 @@ class Network:
         return max(n, 3)
 
     def with_resolution(self, factor: float) -> Network:
-        """The same network with every vessel's cell count multiplied by ``factor``."""
-        vs = tuple(replace(v, cells=max(3, int(round(self.cells(v) * factor))))
-                   for v in self.vessels)
-        return replace(self, vessels=vs)
+        """The same network with every vessel's cell count multiplied by ``factor``.
+
+        Raises ConfigurationError for a factor that is not a number > 0 or that leaves a
+        vessel with fewer than 3 cells (named in the message).
+        """
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) \
+                or not math.isfinite(factor) or factor <= 0:
+            raise ConfigurationError(f"refine={factor!r} must be a finite number > 0 (it "
+                                     f"multiplies every vessel's cell count)")
+        vs = []
+        for v in self.vessels:
+            n = int(round(self.cells(v) * factor))
+            if n < 3:
+                raise ConfigurationError(
+                    f"refine={factor:g} leaves vessel {v.label!r} with {n} cell(s) (from "
+                    f"{self.cells(v)}); a vessel needs at least 3: use a larger refine")
+            vs.append(replace(v, cells=n))
+        return replace(self, vessels=tuple(vs))
 
     def total_resistance(self) -> float:
         """Parallel combination of outlet resistances R1 + R2 (Pa s m^-3); inf if none."""

@@ -19,9 +19,15 @@ class Solution:
 
     ``t`` (T,) s from 0; ``P``, ``Q``, ``A`` (nsite, T); ``sites`` [(vessel label, x
     fraction)]; ``cycles`` run and ``converged``; ``change`` the last cycle-to-cycle RMS
-    pressure change per site, relative to its pulse pressure; ``diagnostics``: worst relative
-    junction mass residual of any step, relative mass balance error of the last cycle
-    (ΔV − ∫(Q_in − Q_out) dt)/∫Q_in dt, steps per cycle, smallest time step (s), cell updates.
+    pressure change per site, relative to its pulse pressure; ``diagnostics``:
+    ``junction_mass_residual``, worst |Σ±Q|/Σ|Q| at a junction over all steps once the
+    closing member's flow is set (round-off by construction: a bookkeeping check);
+    ``junction_closure_gap``, worst |Q_closing − A·u(A, W)|/max|Q| at a junction, how far the
+    closing member's flow is from its characteristic relation (a real check of the Newton
+    solve: the mass it would lose without the closure; → 0 with the Newton tolerance);
+    ``mass_balance_error``, (ΔV − ∫(Q_in − Q_out) dt)/∫Q_in dt over the last cycle (round-off
+    for this conservative scheme: it checks that no face flux is lost, not the accuracy);
+    steps per cycle, smallest time step (s), cell updates.
     ``final_state``: the cell state at the end of the run (for restarts and checks).
     """
 

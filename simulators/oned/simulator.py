@@ -27,6 +27,8 @@ mm^2 (A_wave), velocity in m/s (u_wave).  Unknown keys raise ConfigurationError.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ import numpy as np
 import simulators
 from simulators.base import DEFAULT_PHASE_POINTS, OutputSpec
 from simulators.design import Parameter, ParameterSpace
-from simulators.errors import ConfigurationError, SimulationError
+from simulators.errors import ConfigurationError, ParameterError, SimulationError
 from simulators.oned import targets as tg
 from simulators.oned.io import load_network, to_dict
 from simulators.oned.params import Network
@@ -71,6 +73,16 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def _integer(value: Any, name: str, minimum: int) -> int:
+    """``value`` as an int ≥ ``minimum`` (a float with an integral value is accepted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or int(value) != value:
+        raise ConfigurationError(f"{name}={value!r} must be a whole number ≥ {minimum}")
+    if value < minimum:
+        raise ConfigurationError(f"{name}={int(value)} must be ≥ {minimum}")
+    return int(value)
+
+
 def resolve_network_path(path: str | Path) -> Path:
     """An absolute path, or one relative to the repository's ``conf/`` directory."""
     p = Path(path)
@@ -103,6 +115,10 @@ class OneDSimulator:
         else:
             self.network_path = resolve_network_path(network)
             net = load_network(self.network_path)
+        if isinstance(refine, bool) or not isinstance(refine, numbers.Real) \
+                or not math.isfinite(refine) or refine <= 0:
+            raise ConfigurationError(f"refine={refine!r} must be a number > 0 (it multiplies "
+                                     f"every vessel's cell count)")
         if refine != 1.0:
             net = net.with_resolution(float(refine))
         self.refine = float(refine)
@@ -134,17 +150,25 @@ class OneDSimulator:
                     or d["to"] not in self.sites:
                 raise ConfigurationError(f"pwv entry {d}: needs name, from, to (site names "
                                          f"among {list(self.sites)})")
-        opts = dict(_plain(solver) or {})
+        opts = _plain(solver) or {}
+        if not isinstance(opts, Mapping):
+            raise ConfigurationError(f"solver: expected a mapping of options, got {opts!r}")
+        opts = dict(opts)
         unknown_opts = set(opts) - (set(DEFAULTS) - {"record_points"})
         if unknown_opts:
-            raise ConfigurationError(f"solver: unknown option(s) {sorted(unknown_opts)}")
+            raise ConfigurationError(f"solver: unknown option(s) {sorted(unknown_opts)}; "
+                                     f"allowed: {sorted(set(DEFAULTS) - {'record_points'})}")
+        for key, val in opts.items():
+            if key in ("max_cycles", "min_cycles"):
+                opts[key] = _integer(val, f"solver.{key}", 1)
+            elif isinstance(val, bool) or not isinstance(val, numbers.Real) \
+                    or not math.isfinite(val):
+                raise ConfigurationError(f"solver.{key}={val!r} must be a finite number")
         self.solver_options = {**{k: v for k, v in DEFAULTS.items() if k != "record_points"},
                                **opts}
-        self.phase_points = int(phase_points)
+        self.phase_points = _integer(phase_points, "phase_points", 2)
         self.fidelity = fidelity
-        if int(threads) != threads or threads < 1:
-            raise ConfigurationError(f"threads={threads} must be an integer ≥ 1")
-        self.threads = int(threads)
+        self.threads = _integer(threads, "threads", 1)
         self.outputs = self._output_specs()
 
     @staticmethod
@@ -195,6 +219,8 @@ class OneDSimulator:
         return tg.apply(self.base, tg.assignments(self.targets, params))
 
     def __call__(self, params: Mapping[str, float]) -> dict[str, np.ndarray]:
+        """Outputs of one run; raises :class:`SimulationError` (with ``params``) when the
+        parameters are invalid or the run fails."""
         out = self.run_batch([params])[0]
         if isinstance(out, SimulationError):
             raise out
@@ -202,12 +228,32 @@ class OneDSimulator:
 
     def run_batch(self, points: Sequence[Mapping[str, float]]
                   ) -> list[dict[str, np.ndarray] | SimulationError]:
-        """Run many parameter sets in one compiled call; failures come back as errors."""
+        """Run many parameter sets in one compiled call; failures come back as errors.
+
+        A member whose values give an invalid network (a :class:`ParameterError` from
+        :func:`~simulators.oned.targets.apply`, e.g. a compliance scaled to 0) comes back as
+        a :class:`SimulationError` carrying its parameters; the other members run.
+        """
         points = [dict(p) for p in points]
-        nets = [self.network_for(p) for p in points]
-        sols = simulate_batch(nets, sites=list(self.sites.values()), params=points,
-                              record_points=self.phase_points * OVERSAMPLE,
-                              threads=self.threads, **self.solver_options)
+        nets: list[Network | None] = []
+        bad: dict[int, SimulationError] = {}
+        for k, p in enumerate(points):
+            self.space.check(p)          # malformed points (names, bounds) still raise
+            asg = tg.assignments(self.targets, p)
+            try:
+                nets.append(tg.apply(self.base, asg))
+            except ParameterError as exc:
+                nets.append(None)
+                shown = {n: v for n, v in p.items() if isinstance(v, numbers.Real)}
+                bad[k] = SimulationError(f"invalid parameters: {exc}", shown)
+        good = [k for k, n in enumerate(nets) if n is not None]
+        sols_good = simulate_batch(
+            [nets[k] for k in good], sites=list(self.sites.values()),
+            params=[points[k] for k in good], record_points=self.phase_points * OVERSAMPLE,
+            threads=self.threads, **self.solver_options) if good else []
+        sols: list[Any] = [bad.get(k) for k in range(len(points))]
+        for k, s in zip(good, sols_good, strict=True):
+            sols[k] = s
         res: list[dict[str, np.ndarray] | SimulationError] = []
         for p, s, net in zip(points, sols, nets, strict=True):
             if isinstance(s, SimulationError):

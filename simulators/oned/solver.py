@@ -83,10 +83,16 @@ def _initial_state(cp: np.ndarray, p_init: float) -> tuple[np.ndarray, np.ndarra
     return sa * sa, np.zeros_like(sa)
 
 
-def _probes(net: Network, lay: Layout, sites) -> tuple[np.ndarray, np.ndarray]:
+def _probes(net: Network, lay: Layout, sites) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cell index and weight of each site; and its boundary face (x = 0 or 1), else −1."""
     idx = [probe_index(net, lay, lab, float(x)) for lab, x in sites]
+    faces = []
+    for (_, x), (v, _, _) in zip(sites, idx, strict=True):
+        x = float(x)
+        faces.append(int(lay.foff[v]) if x == 0.0 else
+                     int(lay.foff[v + 1]) - 1 if x == 1.0 else -1)
     return (np.array([i for _, i, _ in idx], dtype=np.int64),
-            np.array([w for _, _, w in idx], dtype=float))
+            np.array([w for _, _, w in idx], dtype=float), np.array(faces, dtype=np.int64))
 
 
 def _failure(code: int, info: np.ndarray, diag: np.ndarray, lay: Layout, cycles: int) -> str:
@@ -96,12 +102,14 @@ def _failure(code: int, info: np.ndarray, diag: np.ndarray, lay: Layout, cycles:
     if cell >= 0:
         v = int(np.searchsorted(lay.off, cell, side="right") - 1)
         where = f" in vessel {lay.labels[v]!r} (cell {cell - lay.off[v]})"
-    return f"{what}{where} at t={diag[kernels.D_TFAIL]:.6g} s of cycle {cycles}"
+    when = (f"at t={diag[kernels.D_TFAIL]:.6g} s of cycle {cycles}" if cycles > 0
+            else "before the first cycle")
+    return f"{what}{where} {when}"
 
 
 def simulate(network: Network, *, sites: Sequence[tuple[str, float]] | None = None,
              p_init: float | None = None, raise_on_failure: bool = True,
-             **options) -> Solution:
+             params: dict | None = None, **options) -> Solution:
     """Run cardiac cycles until the periodic state and return the last cycle.
 
     Parameters
@@ -109,7 +117,9 @@ def simulate(network: Network, *, sites: Sequence[tuple[str, float]] | None = No
     network : Network
         From :func:`simulators.oned.load_network`.
     sites : list of (vessel label, x fraction in [0, 1]), optional
-        Where to record P, Q, A; default: x = 0, 0.5, 1 of every vessel.
+        Where to record P, Q, A; default: x = 0, 0.5, 1 of every vessel.  x = 0 and 1 read
+        the boundary face (the inlet flow is the prescribed one); other sites interpolate
+        cell values.
     p_init : float, optional
         Initial uniform pressure (Pa); default P_out + R_total·Q̄.
     cfl : float
@@ -124,11 +134,18 @@ def simulate(network: Network, *, sites: Sequence[tuple[str, float]] | None = No
     raise_on_failure : bool
         Raise :class:`SimulationError` for an unstable run (default); else return a
         Solution with ``converged=False`` and the reason in ``diagnostics['status']``.
+        A run fails when the state is non-finite or leaves the physical range (A/A_ref
+        outside [0.05, 20], |u| ≥ c, P outside [−10, 100] kPa: :data:`kernels.STATUS`), or
+        a boundary, junction or Windkessel (R2·C ≤ 0) condition fails; the error names the
+        vessel, the time and the reason.
+    params : dict, optional
+        The parameters that produced ``network``, carried by the :class:`SimulationError`.
 
     Non-convergence within ``max_cycles`` is not an error here: check
     ``solution.converged``.
     """
-    out = simulate_batch([network], sites=sites, p_init=p_init, **options)[0]
+    out = simulate_batch([network], sites=sites, p_init=p_init,
+                         params=None if params is None else [params], **options)[0]
     if isinstance(out, SimulationError):
         if raise_on_failure:
             raise out
@@ -162,7 +179,7 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
     net0 = networks[0]
     lay = layout(net0)
     sites = [(str(s[0]), float(s[1])) for s in (sites or default_sites(net0))]
-    pr_i, pr_w = _probes(net0, lay, sites)
+    pr_i, pr_w, pr_f = _probes(net0, lay, sites)
     members = [member_arrays(n, lay, p_init) for n in networks]
     for n, m in zip(networks, members, strict=True):
         if (len(n.vessels) != lay.nvessel or [v.label for v in n.vessels] != list(lay.labels)
@@ -197,7 +214,7 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
         np.array([m.inflow[0] for m in members]), np.array([m.inflow[1] for m in members]),
         lay.out_v, np.stack([m.outp for m in members]), lay.joff, lay.jv, lay.jend,
         net0.junction_pressure == "total", np.array([m.rho for m in members]), opt.cfl,
-        pr_i, pr_w, nrec, opt.max_cycles, opt.min_cycles, opt.tol, rec, err, diag, info,
+        pr_i, pr_w, pr_f, nrec, opt.max_cycles, opt.min_cycles, opt.tol, rec, err, diag, info,
         status)
     wall = (time.perf_counter() - t0) / b
     dist = site_distances(net0, sites)
@@ -213,6 +230,7 @@ def simulate_batch(networks: Sequence[Network], *, sites=None, p_init=None,
             cycles=int(info[k, 0]), converged=bool(status[k] == 0), change=err[k].copy(),
             diagnostics={"status": kernels.STATUS.get(int(status[k]), str(status[k])),
                          "junction_mass_residual": float(d[kernels.D_JRES]),
+                         "junction_closure_gap": float(d[kernels.D_JCHAR]),
                          "mass_balance_error": float(mass),
                          "steps_per_cycle": int(d[kernels.D_STEPS]),
                          "dt_min": float(d[kernels.D_DTMIN]),

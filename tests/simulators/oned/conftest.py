@@ -22,7 +22,7 @@ def gaussian_inlet(vessel: str, period: float, q_peak: float = 1e-5, t0: float =
 
 def vessel(label, src, dst, L, r, E, h, cells, zeta=2.0, **kw) -> dict:
     d = {"label": label, "from": src, "to": dst, "L": L, "E": E, "h0": h, "zeta": zeta,
-         "cells": cells}
+         "P_ref": 0.0, "cells": cells}
     if isinstance(r, tuple):
         d["Rp"], d["Rd"] = r
     else:

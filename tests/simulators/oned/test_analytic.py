@@ -121,7 +121,8 @@ def _smooth_case(n: int):
 def test_observed_order_of_accuracy():
     """Grid refinement on a tapered, viscous vessel with an RCR outlet: order ≥ 1.8.
 
-    Measured (P, Q): 1.96, 1.98 on grids of 50, 100, 200 cells.
+    Measured (P, Q): 1.93, 1.86 on grids of 50, 100, 200 cells (the x = 0, 1 sites read
+    the boundary faces; with cell extrapolation there: 1.96, 1.98).
     """
     res = {}
     for n in (50, 100, 200):
@@ -132,6 +133,32 @@ def test_observed_order_of_accuracy():
         e1 = np.sqrt(np.mean((res[50][k] - res[100][k]) ** 2))
         e2 = np.sqrt(np.mean((res[100][k] - res[200][k]) ** 2))
         assert math.log2(e1 / e2) >= 1.8
+
+
+def test_observed_order_of_accuracy_with_junction():
+    """Smooth three-vessel bifurcation (total-pressure junction, RCR outlets), sites at both
+    ends and the middle of each vessel, grids of 40/80/160/320 cells per vessel.
+
+    Measured (P, Q): 1.64, 1.80 and 1.65, 1.65 (all sites; mid-vessel sites alone 1.70, 1.80
+    and 1.70, 1.75).  Known limitation: below the 1.9–2.0 of the parent vessel alone, not
+    yet understood (not pre-asymptotic: 1.66–1.80 at mid sites on 80–640 cells; same with
+    static pressure, no friction, resistance outlets; two identical vessels joined give
+    1.9–2.0, a radius jump 8 → 6 mm gives 1.8); hence the lower bound 1.6.
+    """
+    from .test_numerics_review import _bifurcation
+
+    ns = (40, 80, 160, 320)
+    sites = [(lab, x) for lab in ("p", "d1", "d2") for x in (0.0, 0.5, 1.0)]
+    res = {}
+    for n in ns:
+        sol = simulate(_bifurcation(n), sites=sites, max_cycles=1, min_cycles=1,
+                       record_points=100, p_init=0.0)
+        res[n] = (sol.P, sol.Q)
+    for k in (0, 1):
+        e = [np.sqrt(np.mean((res[a][k] - res[b][k]) ** 2))
+             for a, b in zip(ns, ns[1:], strict=False)]
+        orders = [math.log2(e[i] / e[i + 1]) for i in range(len(e) - 1)]
+        assert min(orders) >= 1.6, orders
 
 
 def test_static_pressure_junction_option():
@@ -215,7 +242,8 @@ def test_diastolic_reference_form_equals_zero_pressure_form(networks_dir):
     sa0 = math.sqrt(a_d) - p_d / k
     r0 = sa0 / math.sqrt(math.pi)
     diastolic = replace(net, vessels=(replace(v, Rp=r_d, Rd=r_d, h0=h_d, P_ref=p_d),))
-    zero = replace(net, vessels=(replace(v, Rp=r0, Rd=r0, h0=h_d * r0**2 / r_d**2),))
+    zero = replace(net, vessels=(replace(v, Rp=r0, Rd=r0, h0=h_d * r0**2 / r_d**2,
+                                         P_ref=0.0),))
     sites = [(v.label, 0.0), (v.label, 1.0)]
     s1 = simulate(diastolic, sites=sites, p_init=12e3)
     s2 = simulate(zero, sites=sites, p_init=12e3)
