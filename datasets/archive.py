@@ -505,12 +505,17 @@ class Archive:
             X, Y = X[finite], Y[finite]
         return X, Y
 
-    def data_hash(self, outputs: str | Sequence[str] | None = None, **kw: Any) -> str:
-        """SHA-256 over the training arrays that :meth:`arrays` returns."""
-        X, Y = self.arrays(outputs, **kw)
-        h = hashlib.sha256(np.ascontiguousarray(X).tobytes())
-        h.update(np.ascontiguousarray(Y).tobytes())
-        return h.hexdigest()
+    def select(self, outputs: Sequence[str], rows: np.ndarray
+               ) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+        """Inputs and ``{output: values}`` at ``rows`` (indices or a boolean mask), keeping
+        only rows where every named output is finite; also returns how many were dropped.
+        One selection for all outputs, so each output stays paired with its inputs."""
+        X = self.inputs()[rows]
+        Y = {n: self.output(n)[rows] for n in outputs}
+        keep = np.ones(len(X), bool)
+        for y in Y.values():
+            keep &= finite_rows(y)
+        return X[keep], {n: y[keep] for n, y in Y.items()}, int((~keep).sum())
 
     def summary(self) -> dict[str, Any]:
         """Counts per fidelity and status, and the failure reasons."""

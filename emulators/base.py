@@ -23,7 +23,6 @@ import numpy as np
 
 from emulators.errors import NotFittedError
 from emulators.outputs import OutputTransform
-from simulators.base import finite_rows
 from simulators.design import Parameter, ParameterSpace
 
 
@@ -190,17 +189,11 @@ class Emulator(ABC):
         if outputs is None:
             outputs = [s.name for s in archive.outputs if not s.is_waveform]
         names = [outputs] if isinstance(outputs, str) else list(outputs)
-        # One row mask for every output, so each output stays paired with its inputs.
         m = archive.mask(fidelity=fidelity, run_prefix=run_prefix)
-        X = archive.inputs()[m]
-        Y = {n: archive.output(n)[m] for n in names}
-        finite = np.ones(len(X), bool)
-        for y in Y.values():
-            finite &= finite_rows(y)
-        if not finite.all():
-            warnings.warn(f"{int((~finite).sum())} of {len(X)} runs have NaN in one of "
+        X, Y, dropped = archive.select(names, m)
+        if dropped:
+            warnings.warn(f"{dropped} of {len(X) + dropped} runs have NaN in one of "
                           f"{names} and are left out of the fit", UserWarning, stacklevel=3)
-        X, Y = X[finite], {n: y[finite] for n, y in Y.items()}
         units = {n: archive.output_spec(n).unit for n in names}
         if isinstance(outputs, str):
             Y = Y[outputs]

@@ -155,7 +155,6 @@ def _check(args: argparse.Namespace) -> int:
     from datasets import Archive
     from emulators import runtime
     from emulators.validation import check_metrics, validate
-    from simulators.base import finite_rows
 
     emu = runtime.load(args.file)
     with Archive.open(args.archive) as archive:
@@ -170,13 +169,10 @@ def _check(args: argparse.Namespace) -> int:
             raise SystemExit(f"twinemu check: outputs {missing} are not both in the emulator "
                              f"({emu.output_names}) and in {args.archive} "
                              f"({archive.output_names}); choose with --outputs")
-        Y = {n: archive.output(n)[ok] for n in names}
-        X = archive.inputs()[ok]
+        X, Y, _ = archive.select(names, ok)
     keep = np.ones(len(X), bool)
-    for y in Y.values():
-        keep &= finite_rows(y)
     notes = []
-    outside = keep & ~emu.in_domain(X)
+    outside = keep & ~emu.space.inside(X)
     if outside.any():
         notes.append(f"{int(outside.sum())} runs outside the emulator's domain not checked")
     keep &= ~outside

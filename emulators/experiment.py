@@ -24,7 +24,7 @@ from datasets import Archive  # noqa: E402
 from datasets.archive import config_hash  # noqa: E402
 from datasets.campaign import CampaignSummary, run_campaign  # noqa: E402
 from emulators.errors import ConfigError  # noqa: E402
-from simulators.base import finite_rows  # noqa: E402
+from emulators.runtime import json_default  # noqa: E402
 
 ALLOWED_TARGET_PREFIXES = ("simulators.", "datasets.", "emulators.")
 TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "batch_size",
@@ -355,7 +355,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     if ecfg.enabled:
         emu_file = emulator.export(out / ecfg.filename, validation=result.to_dict(),
                                    config=conf, intended_use=ecfg.intended_use)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
 
     # 7. report
     report = _write_report(out, name, conf, simulator, summaries, archive_path, result, units,
@@ -393,7 +393,7 @@ def _ingest_experiment(conf, dcfg: DataConfig, out: Path, root: Path, name: str,
     metrics = {"ingest": {"ok": summary.ok, "failed": summary.failed,
                           "skipped": summary.skipped, "runs": summary.runs},
                "archive": archive_summary, "passed": summary.failed == 0}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
     sections = [
         ("Summary", f"Manifest `{manifest}` ingested into `{archive_path}` in "
                     f"{time.perf_counter() - t0:.1f} s."),
@@ -407,12 +407,8 @@ def _ingest_experiment(conf, dcfg: DataConfig, out: Path, root: Path, name: str,
 
 def _read(archive: Archive, outputs: list[str], run_ids: list[str]):
     """Inputs and ``{output: values}`` of the successful runs among ``run_ids``."""
-    rows = archive.rows(run_ids)
-    Y = {n: archive.output(n)[rows] for n in outputs}
-    finite = np.ones(len(rows), bool)
-    for y in Y.values():
-        finite &= finite_rows(y)
-    return archive.inputs()[rows][finite], {n: y[finite] for n, y in Y.items()}
+    X, Y, _ = archive.select(outputs, archive.rows(run_ids))
+    return X, Y
 
 
 def _apply_checks(result, checks: ChecksConfig) -> dict[str, dict[str, Any]]:
@@ -476,11 +472,3 @@ class _Log:
 
     def __call__(self, msg: str) -> None:
         print(msg, flush=True)
-
-
-def _json(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)

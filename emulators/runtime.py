@@ -58,7 +58,7 @@ def write_file(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
 
     arrays = {k: np.ascontiguousarray(np.asarray(v, dtype=np.float64)) for k, v in arrays.items()}
     card = {"format": FORMAT, "format_version": FORMAT_VERSION, **dict(card)}
-    card_json = json.dumps(card, sort_keys=True, default=_json_default)
+    card_json = json.dumps(card, sort_keys=True, default=json_default)
     sha = digest(arrays, card_json)
     tmp = f"{os.fspath(path)}.tmp"
     save_file(arrays, tmp, metadata={_CARD_KEY: card_json, _DIGEST_KEY: sha})
@@ -66,7 +66,8 @@ def write_file(path: str | os.PathLike, arrays: Mapping[str, np.ndarray],
     return sha
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """``json.dumps`` fallback: numpy scalars and arrays as Python values, the rest as str."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -216,12 +217,6 @@ class RuntimeEmulator:
             return np.zeros(len(U), bool)
         d = np.abs(U[:, None, :] - train[None, :, :]).max(axis=2)
         return (d <= atol).any(axis=1)
-
-    def in_domain(self, X: Any) -> np.ndarray:
-        """Which rows of ``X`` lie inside the domain of validity."""
-        X = self.space.as_array(X)
-        b = self.space.bounds
-        return np.all(np.isfinite(X) & (X >= b[:, 0]) & (X <= b[:, 1]), axis=1)
 
     def predict_dict(self, X: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{output name: (mean, variance)}`` with waveforms as ``(n, T)``."""

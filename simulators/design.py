@@ -195,9 +195,7 @@ class ParameterSpace:
         The message names the first offending value, its bounds and its column.
         """
         X = self.as_array(X)
-        b = self._bounds
-        tol = rtol * (b[:, 1] - b[:, 0])
-        bad = ~np.isfinite(X) | (X < b[:, 0] - tol) | (X > b[:, 1] + tol)
+        bad = self._outside(X, rtol)
         if bad.any():
             row, col = map(int, np.argwhere(bad)[0])
             p = self.parameters[col]
@@ -207,6 +205,15 @@ class ParameterSpace:
                 f"are outside the domain"
             )
         return X
+
+    def inside(self, X: Any, *, rtol: float = 1e-9) -> np.ndarray:
+        """Boolean mask of the rows of ``X`` that :meth:`check` would accept."""
+        return ~self._outside(self.as_array(X), rtol).any(axis=1)
+
+    def _outside(self, X: np.ndarray, rtol: float) -> np.ndarray:
+        b = self._bounds
+        tol = rtol * (b[:, 1] - b[:, 0])
+        return ~np.isfinite(X) | (X < b[:, 0] - tol) | (X > b[:, 1] + tol)
 
     def to_unit(self, X: Any) -> np.ndarray:
         """Map physical points to the unit cube on each parameter's emulator scale."""

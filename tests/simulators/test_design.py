@@ -86,3 +86,10 @@ def test_duplicate_names_and_dict_round_trip(space):
         ParameterSpace([Parameter("a", 0, 1), Parameter("a", 0, 2)])
     again = ParameterSpace.from_dict(space.to_dict())
     assert again == space
+
+
+def test_inside_agrees_with_check(space):
+    X = np.array([[1.5e8, 1e-8, 0.4], [1.5e8, 1e-8, 0.8 * (1 + 1e-12)], [2.1e8, 1e-8, 0.4],
+                  [np.nan, 1e-8, 0.4]])
+    np.testing.assert_array_equal(space.inside(X), [True, True, False, False])
+    space.check(X[:2])  # the rows inside pass check, edge tolerance included
