@@ -96,16 +96,14 @@ class Emulator(ABC):
 
         Raises ``OutOfDomainError`` for a point outside the domain.
         """
-        self._check_fitted()
-        U = self.space.to_unit(self.space.check(X))
-        mean, var = self.outputs.inverse(*self._predict(U))
+        z_mean, z_var = self._latent(X)
+        mean, var = self.outputs.inverse(z_mean, z_var)
         return (mean[:, 0], var[:, 0]) if self._squeeze else (mean, var)
 
     def predict_dict(self, X: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{output name: (mean, variance)}``, waveforms as ``(n, T)``."""
-        self._check_fitted()
-        U = self.space.to_unit(self.space.check(X))
-        mean, var = self.outputs.inverse(*self._predict(U))
+        z_mean, z_var = self._latent(X)
+        mean, var = self.outputs.inverse(z_mean, z_var)
         m, v = self.outputs.split(mean), self.outputs.split(var)
         return {k: (m[k], v[k]) for k in m}
 
@@ -157,6 +155,16 @@ class Emulator(ABC):
         }
         runtime.write_file(path, arrays, card)
         return path
+
+    def _latent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Latent mean and variance at physical ``X``, in chunks of bounded memory."""
+        from emulators.runtime.predictor import predict_chunked
+
+        self._check_fitted()
+        U = self.space.to_unit(self.space.check(X))
+        predictor = getattr(self, "_predictor", None)
+        per_point = predictor.bytes_per_point() if predictor is not None else 1 << 12
+        return predict_chunked(self._predict, U, per_point)
 
     # -- hooks ------------------------------------------------------------------------------
     def _make_output_transform(self, Y: Mapping[str, np.ndarray],

@@ -28,3 +28,7 @@ class ConfigError(ValueError):
 
 class CheckFailed(AssertionError):
     """``twinemu check`` found an emulator below its accuracy bar."""
+
+
+class SignatureError(EmulatorFileError):
+    """An emulator file's signature is missing, invalid or made with another key."""

@@ -19,6 +19,9 @@ from typing import Any
 
 import numpy as np
 
+#: Most physical columns one output may have (a waveform of 100k samples is plenty).
+MAX_WIDTH = 100_000
+
 
 @dataclass
 class OutputBlock:
@@ -158,14 +161,37 @@ class OutputTransform:
         return [b.card() for b in self.blocks]
 
     @classmethod
-    def from_arrays(cls, card: list[Mapping[str, Any]], arrays: Mapping[str, np.ndarray]
-                    ) -> OutputTransform:
-        blocks = []
+    def from_arrays(cls, card: Any, arrays: Mapping[str, np.ndarray]) -> OutputTransform:
+        """Rebuild from an emulator file, checking every array against the card (shapes,
+        signs, sizes): a malformed file raises :class:`EmulatorFileError`."""
+        from emulators.errors import EmulatorFileError
+        from emulators.runtime.predictor import require
+
+        if not isinstance(card, list) or not card:
+            raise EmulatorFileError("the card's 'outputs' must be a non-empty list")
+        blocks, latent = [], 0
         for c in card:
-            b = OutputBlock(c["name"], c.get("unit", ""), tuple(c["shape"]))
+            if not isinstance(c, Mapping) or not isinstance(c.get("name"), str):
+                raise EmulatorFileError("each card output needs a 'name'")
+            shape = c.get("shape", [])
+            if (not isinstance(shape, list) or len(shape) > 2
+                    or not all(isinstance(s, int) and 1 <= s <= MAX_WIDTH for s in shape)):
+                raise EmulatorFileError(f"output {c['name']!r}: 'shape' must be [] or up to "
+                                        f"two sizes in [1, {MAX_WIDTH}]")
+            b = OutputBlock(c["name"], str(c.get("unit", "")), tuple(shape))
+            if b.width > MAX_WIDTH:
+                raise EmulatorFileError(f"output {b.name!r} declares {b.width} columns, more "
+                                        f"than {MAX_WIDTH}")
             if c.get("transform") == "pca":
-                b.basis = arrays[f"outputs.{b.name}.basis"]
-                b.center = arrays[f"outputs.{b.name}.center"]
-                b.residual_var = arrays[f"outputs.{b.name}.residual_var"]
+                key = f"outputs.{b.name}."
+                b.basis = require(arrays, key + "basis", (None, b.width))
+                b.center = require(arrays, key + "center", (b.width,))
+                b.residual_var = require(arrays, key + "residual_var", (b.width,),
+                                         nonnegative=True)
+            elif c.get("transform", "identity") != "identity":
+                raise EmulatorFileError(f"output {b.name!r}: unknown transform")
+            latent += b.latent_width
             blocks.append(b)
-        return cls(blocks, arrays["outputs.y_mean"], arrays["outputs.y_std"])
+        y_mean = require(arrays, "outputs.y_mean", (latent,))
+        y_std = require(arrays, "outputs.y_std", (latent,), positive=True)
+        return cls(blocks, y_mean, y_std)

@@ -164,8 +164,9 @@ class ParameterSpace:
             return cls(data["parameters"])
         except (KeyError, TypeError) as exc:
             raise ParameterError(
-                f"cannot build a parameter space from {data!r}: expected "
-                f"{{'parameters': [{{'name': ..., 'low': ..., 'high': ...}}, ...]}} ({exc})"
+                "cannot build a parameter space: expected "
+                f"{{'parameters': [{{'name': ..., 'low': ..., 'high': ...}}, ...]}} "
+                f"({type(exc).__name__})"
             ) from exc
 
     # -- checks and scalings -----------------------------------------------------------

@@ -13,7 +13,7 @@ from emulators.base import Emulator
 from emulators.gp.fit import FitReport, fit_mll
 from emulators.gp.model import KERNELS, BatchIndependentGP, make_likelihood
 from emulators.outputs import OutputTransform
-from emulators.runtime import GPPredictor, kernel_matrix
+from emulators.runtime.gp import GPPredictor
 
 
 class GaussianProcess(Emulator):
@@ -130,18 +130,7 @@ class GaussianProcess(Emulator):
             return f.mean.numpy().T, (f.variance + noise).numpy().T
 
     def _sample(self, U: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        a = self._arrays
-        mean, _ = self._predictor(U)  # (q, m)
-        Ks = kernel_matrix(self.kernel, a["gp.train_u"], U, a["gp.lengthscale"],
-                           a["gp.outputscale"])
-        Kss = kernel_matrix(self.kernel, U, U, a["gp.lengthscale"], a["gp.outputscale"])
-        V = np.matmul(a["gp.L_inv"], Ks)
-        cov = Kss - np.matmul(np.swapaxes(V, 1, 2), V)  # latent f, (m, q, q)
-        w, E = np.linalg.eigh(cov)  # robust square root of a near-singular covariance
-        root = E * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
-        eps = rng.standard_normal((n, mean.shape[1], U.shape[0]))
-        draws = mean.T[None] + np.einsum("mij,smj->smi", root, eps)
-        return np.transpose(draws, (0, 2, 1))  # (n, q, m)
+        return self._predictor.sample(U, n, rng)
 
     def _export_arrays(self) -> dict[str, np.ndarray]:
         return dict(self._arrays)

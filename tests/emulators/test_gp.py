@@ -5,7 +5,7 @@ import pytest
 
 from datasets import Archive
 from emulators import GaussianProcess
-from emulators.runtime import kernel_matrix
+from emulators.runtime.gp import kernel_matrix
 from simulators.design import Parameter, ParameterSpace
 from simulators.testfunctions import PoiseuilleSimulator
 from tests.emulators.contract import SPACE, smooth_function, training_data

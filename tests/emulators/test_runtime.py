@@ -83,14 +83,14 @@ def test_versions_major_refused_minor_migrated(emulator_file, tmp_path):
              keep_digest=False)
     with pytest.raises(EmulatorVersionError, match="format 2.0"):
         runtime.load(tmp_path / "v2.safetensors")
-    # a file of an older minor version (1.0 is current: pretend the runtime is 1.1)
-    old = runtime.FORMAT_VERSION
-    runtime.FORMAT_VERSION = "1.1"
-    try:
-        with pytest.warns(OldVersionWarning, match="migrated"):
-            runtime.load(emulator_file)
-    finally:
-        runtime.FORMAT_VERSION = old
+    # a file of an older minor version (1.0, before levels and prefixed blocks) migrates
+    _rewrite(emulator_file, tmp_path / "v10.safetensors", card={"format_version": "1.0"},
+             keep_digest=False)
+    with pytest.warns(OldVersionWarning, match="1.0 migrated"):
+        emu = runtime.load(tmp_path / "v10.safetensors")
+    assert emu.card["levels"] == []
+    np.testing.assert_array_equal(emu.predict([[0.5, 3.0]])[0],
+                                  runtime.load(emulator_file).predict([[0.5, 3.0]])[0])
 
 
 def test_not_an_emulator_file(tmp_path):
