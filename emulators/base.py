@@ -143,6 +143,7 @@ class Emulator(ABC):
             "outputs": self.outputs.card(),
             "squeeze_output": self._squeeze,
             "training_data_sha256": self.training_hash,
+            "levels": self._card_levels(),
             "validation": dict(validation or {}),
             "config": dict(config or {}),
             "intended_use": intended_use or (
@@ -185,6 +186,10 @@ class Emulator(ABC):
 
     def _card_model(self) -> dict[str, Any]:
         return {}
+
+    def _card_levels(self) -> list[dict[str, Any]]:
+        """Fidelity levels trained on: ``[{"fidelity", "n", "sha256"}, ...]``, lowest first."""
+        return getattr(self, "levels_card", [])
 
     # -- helpers ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
