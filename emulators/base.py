@@ -55,9 +55,11 @@ class Emulator(ABC):
 
         Parameters
         ----------
-        X : ndarray (n, d) or Archive
+        X : ndarray (n, d), Archive or TrainingSet
             Training inputs; or an open :class:`datasets.Archive` (then ``Y`` is ``None``
-            and ``outputs`` names the outputs to learn; ``space`` comes from the archive).
+            and ``outputs`` names the outputs to learn; ``space`` comes from the archive);
+            or a :class:`datasets.levels.TrainingSet`, whose highest level a
+            single-fidelity emulator learns (a multi-fidelity one uses every level).
         Y : ndarray (n,) or (n, m), or mapping {name: (n,) or (n, T)}
             Training outputs.  A mapping names the outputs and may mix scalars and
             waveforms.
@@ -65,7 +67,10 @@ class Emulator(ABC):
             Domain of validity and input scaling.  Without it, the bounding box of ``X`` is
             used (and the card says so).
         """
-        if hasattr(X, "arrays") and hasattr(X, "space"):  # a campaign archive
+        self.levels_card = []
+        if hasattr(X, "levels") and hasattr(X, "top"):  # a TrainingSet
+            X, Y, space, units = self._from_training_set(X, outputs, space)
+        elif hasattr(X, "arrays") and hasattr(X, "space"):  # a campaign archive
             X, Y, space, units = self._from_archive(X, outputs, fidelity, space, run_prefix)
         if Y is None:
             raise ValueError("fit needs Y (training outputs) unless X is a campaign archive")
@@ -195,6 +200,18 @@ class Emulator(ABC):
     def _check_fitted(self) -> None:
         if self.outputs is None:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    def _from_training_set(self, ts: Any, outputs: Any, space: ParameterSpace | None):
+        if len(ts.levels) > 1:
+            warnings.warn(f"{type(self).__name__} learns the highest fidelity level "
+                          f"({ts.top.fidelity!r}) only; the {len(ts.levels) - 1} lower "
+                          f"level(s) are ignored (use MultiFidelityGP to combine them)",
+                          UserWarning, stacklevel=3)
+        names = ts.output_names if outputs is None else (
+            [outputs] if isinstance(outputs, str) else list(outputs))
+        self.levels_card = ts.card()[-1:]
+        Y = {n: ts.top.Y[n] for n in names}
+        return ts.top.X, Y, space or ts.space, {n: ts.units.get(n, "") for n in names}
 
     @staticmethod
     def _from_archive(archive: Any, outputs: Any, fidelity: str | None,

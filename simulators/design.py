@@ -307,6 +307,11 @@ class ParameterSpace:
             )
         return self.from_probability(U)
 
+    def nested(self, sizes: Sequence[int], method: Literal["lhs", "sobol", "random"] = "lhs",
+               seed: SeedLike = None) -> list[np.ndarray]:
+        """Nested designs for fidelity levels, lowest first: see :func:`nested`."""
+        return nested(self, sizes, method=method, seed=seed)
+
     def points(self, X: np.ndarray) -> list[dict[str, float]]:
         """Rows of ``X`` as ``{name: value}`` dicts (what simulators take)."""
         X = self.as_array(X)
@@ -316,3 +321,41 @@ class ParameterSpace:
 def space_from_config(parameters: Sequence[Mapping[str, Any]]) -> ParameterSpace:
     """Build a space from a config list of parameter mappings (as in ``conf/simulator``)."""
     return ParameterSpace([dict(p) for p in parameters])
+
+
+def nested(space: ParameterSpace, sizes: Sequence[int], *,
+           method: Literal["lhs", "sobol", "random"] = "lhs",
+           seed: SeedLike = None) -> list[np.ndarray]:
+    """Designs for fidelity levels, lowest first, each level's points a subset of the one below.
+
+    The lowest level is a ``method`` design of ``sizes[0]`` points; each higher level picks
+    ``sizes[t]`` of the level below's points by greedy maximin selection on the emulator's
+    unit-cube scale (start from the point nearest the centre, then repeatedly add the point
+    farthest from those chosen), so subsets stay space-filling.  Nested designs let the
+    recursive multi-fidelity model (Le Gratiet & Garnier 2014) use the lower level's runs
+    at the higher level's points exactly.
+
+    Returns a list of arrays ``(sizes[t], d)`` in physical units.
+    """
+    sizes = [int(s) for s in sizes]
+    if not sizes or any(s < 1 for s in sizes):
+        raise ParameterError(f"nested design sizes must be positive integers, got {sizes}")
+    if any(b > a for a, b in zip(sizes, sizes[1:], strict=False)):
+        raise ParameterError(f"nested design sizes must not grow with the level (lowest "
+                             f"fidelity first, it has the most runs), got {sizes}")
+    designs = [space.sample(sizes[0], method=method, seed=seed)]
+    for size in sizes[1:]:
+        below = designs[-1]
+        designs.append(below[_maximin_subset(space.to_unit(below), size)])
+    return designs
+
+
+def _maximin_subset(U: np.ndarray, k: int) -> np.ndarray:
+    """Indices of ``k`` rows of ``U`` chosen greedily to maximise the smallest distance."""
+    chosen = [int(np.argmin(((U - 0.5) ** 2).sum(axis=1)))]
+    dist = ((U - U[chosen[0]]) ** 2).sum(axis=1)
+    while len(chosen) < k:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, ((U - U[nxt]) ** 2).sum(axis=1))
+    return np.array(sorted(chosen))
