@@ -5,6 +5,8 @@
     twinemu predict EMULATOR_FILE NAME=VALUE ...    one prediction from an emulator file
     twinemu check EMULATOR_FILE --archive FILE      CI gate: exit 1 below the accuracy bar
     twinemu ingest MANIFEST --archive FILE          3D CFD runs → campaign archive
+    twinemu keygen DIR                              an Ed25519 key pair for signing
+    twinemu sign EMULATOR_FILE --key PRIVATE_KEY    sign an emulator file
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ export, executor, experiment); `twinemu run --help` lists their options.
 
 def conf_dir() -> Path:
     """The config tree: $TWINEMU_CONF, else conf/ beside the packages (a checkout)."""
-    from emulators.experiment import conf_dir as _conf_dir
+    from emulators.pipeline.stages import conf_dir as _conf_dir
 
     path = _conf_dir()
     if not (path / "config.yaml").is_file():
@@ -61,7 +63,7 @@ def _hydra_run(overrides: list[str]) -> int:
 
     from datasets.errors import AdapterError, ArchiveError, ManifestError
     from emulators.errors import ConfigError
-    from emulators.experiment import run_experiment
+    from emulators.pipeline import run_experiment
     from simulators.errors import ConfigurationError, ParameterError
 
     status = {"code": EXIT_OK}
@@ -98,7 +100,7 @@ def _hydra_run(overrides: list[str]) -> int:
 def _info(args: argparse.Namespace) -> int:
     from emulators import runtime
 
-    card, arrays = runtime.read_file(args.file)
+    card, arrays = runtime.read_file(args.file, public_key=args.public_key)
     if args.json:
         print(json.dumps(card, indent=2, sort_keys=True))
         return EXIT_OK
@@ -129,7 +131,7 @@ def _info(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from emulators import runtime
 
-    emu = runtime.load(args.file)
+    emu = runtime.load(args.file, public_key=args.public_key)
     values = {}
     for item in args.values:
         k, sep, v = item.partition("=")
@@ -156,7 +158,7 @@ def _check(args: argparse.Namespace) -> int:
     from emulators import runtime
     from emulators.validation import check_metrics, validate
 
-    emu = runtime.load(args.file)
+    emu = runtime.load(args.file, public_key=args.public_key)
     with Archive.open(args.archive) as archive:
         if archive.space.names != emu.input_names:
             raise SystemExit(f"twinemu check: the archive's inputs {archive.space.names} are "
@@ -176,10 +178,15 @@ def _check(args: argparse.Namespace) -> int:
     if outside.any():
         notes.append(f"{int(outside.sum())} runs outside the emulator's domain not checked")
     keep &= ~outside
-    trained = keep & emu.training_mask(X)
-    if trained.any():
-        notes.append(f"{int(trained.sum())} training runs of the emulator excluded")
-    keep &= ~trained
+    mask = emu.training_mask(X)
+    if mask is None:
+        notes.append("this emulator keeps no training inputs, so training runs cannot be "
+                     "told apart: check it on runs it was not trained on (--runs test-)")
+    else:
+        trained = keep & mask
+        if trained.any():
+            notes.append(f"{int(trained.sum())} training runs of the emulator excluded")
+        keep &= ~trained
     for note in notes:
         print(f"twinemu check: {note}")
     if keep.sum() == 0:
@@ -198,13 +205,31 @@ def _check(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     from datasets.ingest import ingest
-    from emulators.experiment import default_shared_data
+    from emulators.pipeline.stages import default_shared_data
 
     default_shared_data()
     summary = ingest(args.manifest, args.archive, workers=args.workers,
                      progress=not args.no_progress)
     print(summary)
     return EXIT_FAILED if getattr(summary, "failed", 0) and args.strict else EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from emulators.runtime.signing import generate_keypair
+
+    key, pub = generate_keypair(args.folder, args.name)
+    print(f"private key: {key} (keep it secret; sign with it)\n"
+          f"public key:  {pub} (give it to every twin that loads your emulators)")
+    return EXIT_OK
+
+
+def _sign(args: argparse.Namespace) -> int:
+    from emulators.runtime.signing import sign_file
+
+    sign_file(args.file, args.key)
+    print(f"signed {args.file}; a twin verifies it with "
+          f"runtime.load(path, public_key=<your .pub file>)")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,6 +265,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel readers (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
+    p = sub.add_parser("keygen", help="write an Ed25519 key pair for signing emulator files")
+    p.add_argument("folder", help="folder for <name>.key (private) and <name>.pub (public)")
+    p.add_argument("--name", default="twinemu", help="file name stem (default twinemu)")
+    p = sub.add_parser(
+        "sign", help="sign an emulator file with a private key (twinemu keygen)",
+        description="Sign an emulator file so that a twin can prove who made it: "
+                    "runtime.load(path, public_key=...) then refuses any other file. The "
+                    "SHA-256 digest every file carries proves only that it is intact.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--key", required=True, help="private key file (PEM, from twinemu keygen)")
+    for name in ("info", "predict", "check"):
+        sub.choices[name].add_argument(
+            "--public-key", default=None, metavar="PEM",
+            help="refuse the emulator file unless signed with this key's private twin")
     return parser
 
 
@@ -256,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     from emulators.errors import EmulatorFileError
     from simulators.errors import OutOfDomainError, ParameterError
 
-    handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest}
+    handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
+                "keygen": _keygen, "sign": _sign}
     try:
         return handlers[args.command](args)
     except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,

@@ -273,7 +273,7 @@ class ParameterSpace:
         candidates : int
             Number of Latin hypercubes compared for ``lhs``.
         """
-        from scipy.spatial.distance import pdist
+        from scipy.spatial import cKDTree
         from scipy.stats import qmc
 
         if not isinstance(n, int | np.integer) or n < 1:
@@ -284,7 +284,8 @@ class ParameterSpace:
             best, best_score = None, -np.inf
             for _ in range(max(1, candidates if n > 1 else 1)):
                 U = qmc.LatinHypercube(d, rng=rng).random(n)
-                score = pdist(U).min() if n > 1 else 0.0
+                # smallest pairwise distance by a k-d tree: O(n log n) memory and time
+                score = cKDTree(U).query(U, k=2)[0][:, 1].min() if n > 1 else 0.0
                 if score > best_score:
                     best, best_score = U, score
             U = best

@@ -55,6 +55,10 @@ class GaussianProcess(Emulator):
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
         if restarts < 1:
             raise ValueError(f"restarts must be >= 1, got {restarts}")
+        if pca is not None and not ((isinstance(pca, float) and 0 < pca < 1) or (
+                isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1)):
+            raise ValueError(f"pca must be a variance fraction in (0, 1) or a component "
+                             f"count >= 1, got {pca!r}")
         self.kernel = kernel
         self.restarts = int(restarts)
         self.max_iter = int(max_iter)

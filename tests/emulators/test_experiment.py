@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from datasets import Archive
 from emulators.errors import ConfigError
-from emulators.experiment import run_experiment
+from emulators.pipeline import run_experiment
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -65,7 +65,7 @@ def test_vampy_ingest_experiment(shared_data, tmp_path, monkeypatch):
 def test_simulator_and_manifest_together_are_refused(tmp_path):
     cfg = _compose("experiment=quick")
     cfg["data"] = {"manifest": "data/vampy_artery.yaml"}
-    with pytest.raises(ConfigError, match="not supported yet"):
+    with pytest.raises(ConfigError, match="list both as .data.levels. for a multi-fidelity"):
         run_experiment(cfg, tmp_path)
     cfg = _compose("experiment=quick")
     cfg["simulator"] = None

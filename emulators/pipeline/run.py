@@ -1,0 +1,104 @@
+"""``run_experiment(cfg)``: the stages chained, testable without the CLI."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulators.errors import ConfigError
+from emulators.pipeline import report, stages
+from emulators.pipeline.schemas import validate
+from emulators.pipeline.targets import check_targets
+
+log = logging.getLogger("twinemu")
+
+
+@dataclass
+class ExperimentResult:
+    output_dir: Path
+    archive: Path  # the top level's archive
+    report: Path
+    metrics: dict[str, Any]
+    emulator_file: Path | None
+    passed: bool
+    campaign: list[Any]
+    archives: dict[str, Path] | None = None  # every level's archive
+
+
+def resolve_config(cfg: Any) -> dict[str, Any]:
+    """A plain dict from a DictConfig (interpolations resolved) or a mapping."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        if OmegaConf.is_config(cfg):
+            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"the experiment config is incomplete or invalid: {exc}") from exc
+    return dict(cfg)
+
+
+def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None = None
+                   ) -> ExperimentResult:
+    """Run one experiment: levels → fit → validate → analyse → export → report.
+
+    Parameters
+    ----------
+    cfg : DictConfig or dict
+        The composed experiment config (see ``conf/config.yaml``); validated whole, and its
+        targets checked against the registry, before anything runs.
+    output_dir : path
+        Where this run's report, plots, metrics and emulator file go.
+    root : path, optional
+        Project root for the default archive location (default: the current directory).
+    """
+    conf = resolve_config(cfg)
+    check_targets(conf)
+    cfg = validate(conf)
+    sims = stages.build_simulators(cfg)
+    stages.check_outputs(cfg, sims)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = Path(root) if root is not None else Path.cwd()
+    t0 = time.perf_counter()
+    if cfg.emulator is None:  # ingest (or simulate) only, report the data
+        runs = [stages._ingest_level(cfg, lv, root) for lv in cfg.levels if lv.manifest]
+        if not runs:
+            raise ConfigError("'emulator' is null but nothing is ingested: set an emulator")
+        rep, metrics = report.ingest_report(cfg, runs, out, time.perf_counter() - t0)
+        return ExperimentResult(out, runs[-1].archive, rep, metrics, None, metrics["passed"],
+                                [], {r.fidelity: r.archive for r in runs})
+
+    data = stages.run_levels(cfg, sims, root)
+    emulator = stages.fit(cfg, data)
+    result, checks, cv = stages.validate(cfg, data, emulator)
+    passed = all(c["passed"] for c in checks.values())
+    baseline = None
+    if len(data.training) > 1:
+        baseline, _, _ = stages.validate(cfg, data, stages.fit_top_level_gp(cfg, data))
+    sob, sob_waves = stages.analyse(cfg, data, emulator)
+    calibration = None
+    if cfg.calibration:
+        from emulators.calibration.stage import run_calibration_stage
+
+        calibration = run_calibration_stage(cfg.calibration, emulator, out, cfg.seed)
+    emu_file = stages.export(cfg, emulator, out, result.to_dict())
+    summaries = [s for r in data.runs for s in r.summaries]
+    metrics = {"validation": result.to_dict(), "checks": checks, "passed": passed,
+               "levels": data.training.card(),
+               "campaign": [s.__dict__ for s in summaries],
+               "single_fidelity_baseline": baseline.to_dict() if baseline else None,
+               "cross_validation": cv.to_dict() if cv else None,
+               "sobol": sob.to_dict() if sob else None,
+               "sobol_waveforms": {k: v.to_dict() for k, v in sob_waves.items()},
+               "calibration": calibration,
+               "training_data_sha256": emulator.training_hash}
+    report.write_metrics(out, metrics)
+    rep = report.experiment_report(cfg, data, out, result=result, checks=checks, cv=cv,
+                                   sob=sob, sob_waves=sob_waves, emu_file=emu_file,
+                                   elapsed=time.perf_counter() - t0, baseline=baseline)
+    return ExperimentResult(out, data.runs[-1].archive, rep, metrics, emu_file, passed,
+                            summaries, {r.fidelity: r.archive for r in data.runs})

@@ -1,0 +1,381 @@
+"""The stages of an experiment, one function each: levels → fit → validate → analyse →
+export (the report is :mod:`emulators.pipeline.report`).
+
+Each stage takes plain data and returns plain data (arrays, dataclasses, paths), so it can
+be read, tested and replaced alone; :func:`emulators.pipeline.run.run_experiment` chains
+them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets import Archive
+from datasets.archive import config_hash
+from datasets.levels import TrainingSet
+from emulators.errors import ConfigError
+from emulators.pipeline.schemas import ExperimentConfig, LevelConfig
+from emulators.pipeline.targets import instantiate
+from simulators.design import ParameterSpace, nested
+
+log = logging.getLogger("twinemu")
+
+
+@dataclass
+class LevelRun:
+    """What the levels stage did for one fidelity level."""
+
+    fidelity: str
+    archive: Path
+    source: str  # simulator name + version, or manifest path
+    summaries: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Data:
+    """Training levels, the held-out top-level runs, and where they came from."""
+
+    training: TrainingSet
+    X_test: np.ndarray
+    Y_test: dict[str, np.ndarray]
+    runs: list[LevelRun]
+    simulator: Any = None  # the top level's simulator, when it is simulated
+
+    @property
+    def space(self) -> ParameterSpace:
+        return self.training.space
+
+    @property
+    def units(self) -> dict[str, str]:
+        return self.training.units
+
+
+# -- paths -----------------------------------------------------------------------------------
+def conf_dir() -> Path:
+    """The config tree: ``$TWINEMU_CONF``, else ``conf/`` beside the packages (a checkout)."""
+    env = os.environ.get("TWINEMU_CONF")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+
+
+def default_shared_data() -> None:
+    """Point ``$TWINEMU_SHARED_DATA`` at ``../shared/data`` beside the checkout if unset."""
+    guess = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if "TWINEMU_SHARED_DATA" not in os.environ and guess.is_dir():
+        os.environ["TWINEMU_SHARED_DATA"] = str(guess)
+
+
+def default_archive_path(root: Path, name: str, conf: dict[str, Any]) -> Path:
+    """Campaign archive named by the experiment and a hash of what defines its runs."""
+    key = config_hash({"simulator": conf.get("simulator"), "design": conf.get("design"),
+                       "data": conf.get("data"), "seed": conf.get("seed")})[:12]
+    return root / "outputs" / "campaigns" / f"{name}-{key}.h5"
+
+
+def level_archive_path(cfg: ExperimentConfig, level: LevelConfig, root: Path) -> Path:
+    """One archive per level: the experiment's ``archive`` (or default) for a single level;
+    ``<stem>-<fidelity>.h5`` beside it for several."""
+    base = Path(cfg.archive) if cfg.archive else default_archive_path(root, cfg.name, cfg.raw)
+    if len(cfg.levels) == 1:
+        return base
+    return base.with_name(f"{base.stem}-{level.fidelity}{base.suffix}")
+
+
+def manifest_path(manifest: str, root: Path) -> Path:
+    for base in (root, conf_dir()):
+        path = (base / os.path.expandvars(manifest)).resolve()
+        if path.is_file():
+            return path
+    raise ConfigError(f"manifest {manifest!r} not found in {root} nor in {conf_dir()}")
+
+
+# -- stage 1: levels --------------------------------------------------------------------------
+def build_simulators(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Instantiate every level's simulator (cheap) and check they share one space."""
+    sims = {}
+    for i, level in enumerate(cfg.levels):
+        if level.simulator is None:
+            continue
+        where = "simulator" if cfg.simulator is not None else f"data.levels[{i}].simulator"
+        sim = instantiate(level.simulator, where)
+        if len(cfg.levels) > 1:
+            sim.fidelity = level.fidelity  # the level's name is what the archive records
+        else:
+            level.fidelity = str(sim.fidelity)  # one level: the simulator names it
+        sims[level.fidelity] = sim
+    spaces = {f: s.space.names for f, s in sims.items()}
+    if len({tuple(v) for v in spaces.values()}) > 1:
+        raise ConfigError(f"the simulated levels must share one parameter space (same "
+                          f"names in the same order); got {spaces}")
+    return sims
+
+
+def check_outputs(cfg: ExperimentConfig, sims: dict[str, Any]) -> None:
+    """Names the experiment will emulate exist at every simulated level (before running)."""
+    for level in cfg.levels:
+        sim = sims.get(level.fidelity)
+        if sim is None:
+            continue
+        have = [o.name for o in sim.outputs]
+        wanted = _source_names(cfg, level.fidelity)
+        missing = [n for n in wanted if n not in have]
+        if missing:
+            raise ConfigError(f"level {level.fidelity!r} must provide outputs {missing} "
+                              f"(from 'emulate' or 'data.outputs'); its simulator "
+                              f"{sim.name!r} has {have}")
+
+
+def _source_names(cfg: ExperimentConfig, fidelity: str) -> list[str]:
+    if cfg.data.outputs:
+        out = []
+        for canon, entry in cfg.data.outputs.items():
+            src = entry.get(fidelity, canon) if isinstance(entry, dict) else entry
+            out.append(src.get("name", canon) if isinstance(src, dict) else str(src))
+        return out
+    return list(cfg.emulate or [])
+
+
+def run_levels(cfg: ExperimentConfig, sims: dict[str, Any], root: Path) -> Data:
+    """Simulate or ingest every level into its archive (resumable); read the TrainingSet
+    and the held-out runs of the top level."""
+    s_train, s_test = np.random.SeedSequence(cfg.seed).spawn(2)
+    runs: list[LevelRun] = []
+    ingested: dict[str, np.ndarray] = {}
+    # 3D (ingested) levels first: the simulated levels below them also run at their points
+    for level in cfg.levels:
+        if level.manifest is not None:
+            runs.append(_ingest_level(cfg, level, root))
+    top = cfg.levels[-1]
+    sim_levels = [lv for lv in cfg.levels if lv.simulator is not None]
+    space = sims[sim_levels[-1].fidelity].space if sim_levels else _archive_space(runs[-1])
+    designs = _designs(cfg, sim_levels, space, np.random.default_rng(s_train))
+    if top.manifest is not None:
+        with Archive.open(runs[-1].archive) as ar:
+            m = ar.mask(fidelity=top.fidelity)
+            ingested[top.fidelity] = ar.inputs()[m][:, [ar.space.names.index(n)
+                                                        for n in space.names]]
+    executor = None
+    try:
+        for level in sim_levels:
+            executor = executor or instantiate(cfg.executor or _default_executor(), "executor")
+            sim = sims[level.fidelity]
+            batches = [("train-", designs[level.fidelity])]
+            if level is top and cfg.design.n_test > 0:
+                X_test = space.sample(cfg.design.n_test, method=cfg.design.test_method,
+                                      seed=np.random.default_rng(s_test))
+                batches.append(("test-", X_test))
+            for fid, X in ingested.items():  # nest the simulated level under the 3D runs
+                inside = space.inside(X)
+                batches.append((f"at-{fid}-", X[inside]))
+            runs.append(_simulate_level(cfg, level, sim, batches, executor, root))
+    finally:
+        if executor is not None:
+            executor.close()
+    runs.sort(key=lambda r: [lv.fidelity for lv in cfg.levels].index(r.fidelity))
+    return _read_data(cfg, runs, space, sims.get(top.fidelity))
+
+
+def _default_executor() -> dict[str, Any]:
+    return {"_target_": "simulators.executors.SerialExecutor"}
+
+
+def _designs(cfg: ExperimentConfig, sim_levels: Sequence[LevelConfig], space: ParameterSpace,
+             rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Nested training designs of the simulated levels, lowest first."""
+    if not sim_levels:
+        return {}
+    sizes = []
+    for i, level in enumerate(sim_levels):
+        n = level.n_train if level.n_train is not None else (
+            cfg.design.n_train if i == len(sim_levels) - 1 else None)
+        if n is None:
+            raise ConfigError(f"level {level.fidelity!r} needs 'n_train' (only the top "
+                              f"simulated level defaults to design.n_train)")
+        sizes.append(n)
+    if any(b > a for a, b in zip(sizes, sizes[1:], strict=False)):
+        got = {lv.fidelity: n for lv, n in zip(sim_levels, sizes, strict=True)}
+        raise ConfigError(f"simulated levels' n_train must not grow with fidelity (lowest "
+                          f"first): got {got}")
+    designs = nested(space, sizes, method=cfg.design.method, seed=rng)
+    return {lv.fidelity: X for lv, X in zip(sim_levels, designs, strict=True)}
+
+
+def _simulate_level(cfg: ExperimentConfig, level: LevelConfig, sim: Any,
+                    batches: list[tuple[str, np.ndarray]], executor: Any, root: Path
+                    ) -> LevelRun:
+    from datasets.campaign import run_campaign
+
+    path = level_archive_path(cfg, level, root)
+    log.info("level %s: %s %s → %s", level.fidelity, sim.name, sim.version, path)
+    run = LevelRun(level.fidelity, path, f"{sim.name} {sim.version}")
+    with Archive.open_or_create(path, sim.space, sim.outputs,
+                                description=f"twinemu experiment {cfg.name}, level "
+                                            f"{level.fidelity}") as archive:
+        for prefix, X in batches:
+            if len(X) == 0:
+                continue
+            ids = [f"{prefix}{i:05d}" for i in range(len(X))]
+            summary = run_campaign(sim, X, archive, executor=executor, run_ids=ids,
+                                   progress=cfg.progress, batch_size=cfg.batch_size,
+                                   description=f"{level.fidelity}: simulating "
+                                               f"{prefix.rstrip('-')}")
+            log.info("%s", summary)
+            run.summaries.append(summary)
+    return run
+
+
+def _ingest_level(cfg: ExperimentConfig, level: LevelConfig, root: Path) -> LevelRun:
+    from datasets.ingest import ingest
+
+    default_shared_data()
+    manifest = manifest_path(level.manifest, root)
+    path = level_archive_path(cfg, level, root)
+    log.info("level %s: ingesting %s → %s", level.fidelity, manifest, path)
+    summary = ingest(manifest, path, workers=level.workers, progress=cfg.progress)
+    log.info("%s", summary)
+    return LevelRun(level.fidelity, path, str(manifest), [summary])
+
+
+def _archive_space(run: LevelRun) -> ParameterSpace:
+    with Archive.open(run.archive) as ar:
+        return ar.space
+
+
+def _read_data(cfg: ExperimentConfig, runs: list[LevelRun], space: ParameterSpace,
+               top_sim: Any) -> Data:
+    top = cfg.levels[-1]
+    outputs = cfg.data.outputs or cfg.emulate
+    if outputs is None:
+        with Archive.open(runs[-1].archive) as ar:
+            outputs = ar.output_names
+    specs = []
+    for run, level in zip(runs, cfg.levels, strict=True):
+        spec = {"fidelity": run.fidelity, "archive": run.archive}
+        if level is top and level.simulator is not None:
+            spec["run_prefix"] = "train-"
+        specs.append(spec)
+    training = TrainingSet.from_archives(specs, outputs, space=space)
+    test_spec = dict(specs[-1], run_prefix="test-")
+    if top.simulator is not None:
+        if cfg.design.n_test == 0:
+            X_test, Y_test = training.top.X[:0], {n: y[:0] for n, y in training.top.Y.items()}
+        else:
+            t = TrainingSet.from_archives([test_spec], outputs, space=space)
+            X_test, Y_test = t.top.X, t.top.Y
+    else:  # ingested top level: hold out a seeded fraction of its runs
+        X_test, Y_test = _hold_out(cfg, training)
+    n_train = training.top.n
+    if n_train < 2 or len(X_test) < (1 if cfg.design.n_test or top.manifest else 0):
+        raise ConfigError(f"too few successful runs to fit and validate ({n_train} train, "
+                          f"{len(X_test)} test at level {top.fidelity!r}); see the failures "
+                          f"in {runs[-1].archive}")
+    return Data(training, X_test, Y_test, runs, top_sim)
+
+
+def _hold_out(cfg: ExperimentConfig, training: TrainingSet):
+    top = training.top
+    rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[2])
+    k = max(1, int(round(cfg.validation.holdout_fraction * top.n)))
+    if top.n - k < 2:
+        raise ConfigError(f"level {top.fidelity!r} has {top.n} runs: too few to hold "
+                          f"{k} out and fit on the rest")
+    test = np.zeros(top.n, bool)
+    test[rng.choice(top.n, k, replace=False)] = True
+    X_test, Y_test = top.X[test], {n: y[test] for n, y in top.Y.items()}
+    top.X, top.Y = top.X[~test], {n: y[~test] for n, y in top.Y.items()}
+    top.run_ids = [r for r, t in zip(top.run_ids, test, strict=True) if not t]
+    return X_test, Y_test
+
+
+# -- stage 2: fit ------------------------------------------------------------------------------
+def fit(cfg: ExperimentConfig, data: Data) -> Any:
+    """Instantiate the configured emulator and fit it: every level for a multi-fidelity
+    emulator, the top level for the others."""
+    import warnings
+
+    emulator = instantiate(cfg.emulator, "emulator")
+    log.info("fitting %s on %s", cfg.emulator["_target_"], data.training)
+    if getattr(emulator, "multi_fidelity", False):
+        emulator.fit(data.training, space=data.space, units=data.units)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*learns the highest fidelity level")
+            emulator.fit(data.training, space=data.space)
+    return emulator
+
+
+def fit_top_level_gp(cfg: ExperimentConfig, data: Data) -> Any:
+    """A single-fidelity GP on the top level's runs alone (the multi-fidelity baseline)."""
+    from emulators import GaussianProcess
+
+    opts = {k: v for k, v in cfg.emulator.items()
+            if k in ("kernel", "restarts", "noise_floor", "pca", "seed")}
+    return GaussianProcess(**opts).fit(data.training.top.X, data.training.top.Y,
+                                       space=data.space, units=data.units)
+
+
+# -- stage 3: validate -------------------------------------------------------------------------
+def validate(cfg: ExperimentConfig, data: Data, emulator: Any):
+    """Held-out validation, the configured checks and (optionally) k-fold CV."""
+    from emulators.validation import check_metrics, cross_validate
+    from emulators.validation import validate as _validate
+
+    result = _validate(emulator, data.X_test, data.Y_test, level=cfg.validation.level)
+    c = cfg.validation.checks
+    missed = check_metrics(result, r2_min=c.r2_min, nrmse_max=c.nrmse_max,
+                           coverage_min=c.coverage_min, coverage_max=c.coverage_max)
+    checks = {name: {"passed": not why, "why": "; ".join(why)} for name, why in missed.items()}
+    log.info("held-out validation:\n%s", result.table())
+    cv = None
+    if cfg.validation.cv_folds > 1 and len(data.training) == 1:
+        top = data.training.top
+        cv = cross_validate(lambda: instantiate(cfg.emulator, "emulator"), top.X, top.Y,
+                            k=cfg.validation.cv_folds, level=cfg.validation.level,
+                            space=data.space)
+        log.info("%s:\n%s", cv.method, cv.table())
+    return result, checks, cv
+
+
+# -- stage 4: analyse --------------------------------------------------------------------------
+def analyse(cfg: ExperimentConfig, data: Data, emulator: Any):
+    """Sobol' indices of the emulator mean: scalar outputs, and each phase of waveforms."""
+    from emulators.sensitivity import sobol
+
+    s = cfg.sensitivity
+    if not s.enabled:
+        return None, {}
+    names = data.training.output_names
+    scalar = [n for n in names if np.ndim(data.training.top.Y[n]) == 1]
+    sob = None
+    if scalar:
+        def f(X: np.ndarray) -> np.ndarray:
+            pred = emulator.predict_dict(X)
+            return np.column_stack([pred[n][0] for n in scalar])
+
+        sob = sobol(f, data.space, n=s.n, seed=cfg.seed, n_boot=s.n_boot,
+                    conf_level=s.conf_level, output_names=scalar)
+    waves = {}
+    if s.waveforms:
+        for name in (n for n in names if np.ndim(data.training.top.Y[n]) == 2):
+            T = data.training.top.Y[name].shape[1]
+            waves[name] = sobol(lambda X, name=name: emulator.predict_dict(X)[name][0],
+                                data.space, n=min(s.n, 2048), seed=cfg.seed,
+                                n_boot=min(s.n_boot, 100), conf_level=s.conf_level,
+                                output_names=[f"{name}[{k}]" for k in range(T)])
+    return sob, waves
+
+
+# -- stage 5: export ---------------------------------------------------------------------------
+def export(cfg: ExperimentConfig, emulator: Any, out: Path, validation: dict[str, Any]
+           ) -> Path | None:
+    """Write the emulator file inside the run's output folder."""
+    if not cfg.export.enabled:
+        return None
+    return emulator.export(out / cfg.export.filename, validation=validation, config=cfg.raw,
+                           intended_use=cfg.export.intended_use)
