@@ -65,7 +65,8 @@ def test_unsigned_file_or_other_key_refused(signed):
 
 def test_sign_and_verify_from_the_command_line(tmp_path):
     X, Y = training_data(10)
-    path = GaussianProcess(restarts=1).fit(X, Y["y"], space=SPACE).export(tmp_path / "e.safetensors")
+    gp = GaussianProcess(restarts=1).fit(X, Y["y"], space=SPACE)
+    path = gp.export(tmp_path / "e.safetensors")
 
     def twinemu(*args):
         return subprocess.run([sys.executable, "-m", "emulators.cli", *args],
