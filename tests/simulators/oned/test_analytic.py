@@ -250,3 +250,30 @@ def test_diastolic_reference_form_equals_zero_pressure_form(networks_dir):
     assert s1.cycles == s2.cycles
     np.testing.assert_allclose(s1.P, s2.P, rtol=1e-9)
     np.testing.assert_allclose(s1.Q, s2.Q, rtol=1e-7, atol=1e-13)
+
+
+def test_tapered_vessel_order_under_further_refinement():
+    """Known limitation, pinned (README): on the tapered vessel of
+    ``test_observed_order_of_accuracy`` refined further (100/200/400/800 cells) the observed
+    order falls below 2, mostly at the inlet face.  Measured (successive differences): P at
+    x = 0: 1.55, 1.48 (1.34 on 800/1600); x = 0.5: 1.81, 1.70; x = 1: 2.09, 1.75; Q at
+    x = 0.5: 1.62, 1.58.  It needs the taper *and* a loaded outlet (A ≠ A_ref): with a
+    uniform vessel and the same RCR outlet, or the taper with a non-reflecting outlet, x = 0
+    gives 1.85–2.1; friction and the taper source of the boundary characteristic are not the
+    cause (removing the latter moves x = 0 from 1.43 to 1.46).  Bounds: measured − 0.1.
+    """
+    ns = (100, 200, 400, 800)
+    res = {}
+    for n in ns:
+        sol = simulate(_smooth_case(n), sites=[("v", 0.0), ("v", 0.5), ("v", 1.0)],
+                       max_cycles=1, min_cycles=1, record_points=100, p_init=0.0)
+        res[n] = (sol.P, sol.Q)
+
+    def orders(k: int, site: int) -> list[float]:
+        e = [np.sqrt(np.mean((res[a][k][site] - res[b][k][site]) ** 2))
+             for a, b in zip(ns, ns[1:], strict=False)]
+        return [math.log2(e[i] / e[i + 1]) for i in range(len(e) - 1)]
+
+    for (k, site), least in {(0, 0): 1.38, (0, 1): 1.6, (0, 2): 1.65, (1, 1): 1.48,
+                             (1, 2): 1.4}.items():
+        assert min(orders(k, site)) >= least, ("PQ"[k], site, orders(k, site))
