@@ -18,8 +18,9 @@ inflow, since A, c and dA/dP depend on the pressure through the tube law
 - wave speed ``c = √(β √A / (2 ρ A_ref))`` and ``dA/dP = 2 A_ref √A / β = A/(ρc²)``;
 - viscous resistance of a vessel ``∫ 2(ζ+2)πμ / A² dx`` (the friction term of the 1D model,
   Poiseuille for ζ = 2), always included (it is 0.66 % of R_total for the common carotid and
-  5.5 % for the 37-artery network at their reference parameters); the steady pressures come from a nodal (Kirchhoff)
-  solve of the network's resistances, iterated because A depends on P (loops are allowed);
+  5.5 % for the 37-artery network at their reference parameters); the steady pressures come
+  from a nodal (Kirchhoff) solve of the network's resistances, iterated because A depends on
+  P (loops are allowed);
 - outlets: ``rcr`` conducts 1/(R1+R2) to its P_out and adds its C; ``resistance`` 1/R to
   P_out; ``reflection`` (W2 = −Rt W1) its linearised resistance ρc/A (1+Rt)/(1−Rt) to the
   vessel's reference pressure (Rt = 1: closed, no conductance);
