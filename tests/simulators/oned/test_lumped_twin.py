@@ -184,3 +184,10 @@ def test_lumped_agrees_with_1d_cca():
 def test_lumped_agrees_with_1d_37artery():
     """~35 s: three runs of the 37-artery network."""
     _compare("oned_37artery", A37_POINTS)
+
+
+def test_prebuilt_inflow_equals_inlet_q():
+    from simulators.oned.lumped import _inflow
+    net = load_network(NETWORKS / "boileau_cca.yaml")
+    t = np.linspace(-0.3, 2.5, 1001)
+    np.testing.assert_array_equal(_inflow(net)(t), net.inlet.q(t))
