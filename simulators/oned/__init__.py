@@ -7,7 +7,8 @@
 Modules: ``params`` (frozen SI description), ``network`` (flat arrays), ``kernels``,
 ``boundary``, ``junctions`` (Numba), ``solver`` (periodic-state loop), ``record``
 (Solution, derived quantities), ``io`` (our YAML, openBF YAML), ``targets`` (parameter
-names → network quantities), ``simulator`` (the twinemu Simulator), ``plots``.
+names → network quantities), ``simulator`` (the twinemu Simulator), ``lumped`` (its 0D
+Windkessel twin), ``plots``.
 """
 
 from simulators.oned.io import load_network, save_network
@@ -16,11 +17,14 @@ from simulators.oned.record import Solution
 from simulators.oned.solver import simulate, simulate_batch
 
 __all__ = ["load_network", "save_network", "simulate", "simulate_batch", "Solution", "Network",
-           "OneDSimulator"]
+           "OneDSimulator", "LumpedNetworkSimulator", "lump", "lumped_windkessel"]
 
 
 def __getattr__(name: str):
     if name == "OneDSimulator":
         from simulators.oned.simulator import OneDSimulator
         return OneDSimulator
+    if name in ("LumpedNetworkSimulator", "lump", "lumped_windkessel"):
+        from simulators.oned import lumped
+        return getattr(lumped, name)
     raise AttributeError(name)

@@ -381,8 +381,10 @@ def from_openbf(data: Mapping, base: Path, *, strict: bool = True,
     inlet), ``outlet: wk2`` (give it as a three-element Windkessel with R1 = 0), ``Rt``
     together with R1/R2/Cc, ``M`` < 3, ρ or μ ≤ 0, non-numeric values.  Refused unless
     ``strict=False`` (then read with an :class:`OpenBFInputWarning`): the spaced key
-    ``gamma profile`` (openBF silently ignores it and uses ζ = 9) and an outlet with R1 but
-    no R2 (read as a pure resistance R1).  A vessel without ζ is an error.
+    ``gamma profile`` (openBF silently ignores it and uses its default ζ = 2), an outlet
+    with R1 but no R2 (read as a pure resistance R1; a Cc given with it is dropped, and the
+    warning says so) and an inflow table whose times do not increase (sorted by time; see
+    :func:`_openbf_inflow_rows`).  A vessel without ζ is an error.
     """
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{where}: expected a mapping, got {type(data).__name__}")
@@ -408,8 +410,9 @@ def from_openbf(data: Mapping, base: Path, *, strict: bool = True,
             if strict:
                 raise ConfigurationError(
                     f"{w}: key 'gamma profile' (with a space) is not an openBF key — openBF "
-                    f"ignores it and silently uses ζ = 9. Rename it 'gamma_profile', or load "
-                    f"with strict=False to read it as ζ.")
+                    f"ignores it and silently uses its default ζ = 2 (vessel.jl; some older "
+                    f"versions and ports used 9). Rename it 'gamma_profile', or load with "
+                    f"strict=False to read it as ζ.")
             warnings.warn(f"{w}: reading 'gamma profile' as 'gamma_profile'",
                           OpenBFInputWarning, stacklevel=2)
             d["gamma_profile"] = d.pop("gamma profile")
@@ -477,6 +480,7 @@ def from_openbf(data: Mapping, base: Path, *, strict: bool = True,
                                  f"(t, Q) and at least two rows")
     if not np.all(np.isfinite(tab)):
         raise ConfigurationError(f"{where}: inflow table {inlet_file} has non-finite values")
+    tab = _openbf_inflow_rows(tab[:, :2], f"{where}: inflow table {inlet_file}", strict)
     period = float(tab[-1, 0])
     inlet = table_inlet(sources[0].label, tab[:, 0], tab[:, 1], period, where=where)
     dx = None if all(v.cells is not None for v in vessels) else 1e-3
@@ -485,6 +489,47 @@ def from_openbf(data: Mapping, base: Path, *, strict: bool = True,
     meta = {"openbf_solver": dict(data.get("solver") or {}), "notes": tuple(notes)}
     return Network(str(data["project_name"]), blood, tuple(vessels), inlet, tuple(outlets),
                    "total", dx, meta)
+
+
+def _openbf_inflow_rows(tab: np.ndarray, w: str, strict: bool) -> np.ndarray:
+    """The (t, Q) rows of an openBF inflow table, in increasing time.
+
+    openBF (``inputFromData``) interpolates linearly between the first pair of consecutive
+    rows, in file order, whose times bracket t.  A table whose times step back (digitised
+    curves, e.g. the circle of Willis inflow) is then read piecewise with jumps; sorting the
+    rows by time keeps every sample on one curve instead.  Refused unless ``strict=False``
+    (then sorted, with an :class:`OpenBFInputWarning` naming the rows); a row repeated
+    exactly is dropped; two rows with one time and different flows are always refused.
+    """
+    t = tab[:, 0]
+    back = np.flatnonzero(np.diff(t) <= 0) + 1        # 0-based rows not after their previous
+    if not back.size:
+        return tab
+    shown = ", ".join(f"row {k + 1} (t={t[k]:.6g} s after {t[k - 1]:.6g} s)"
+                      for k in back[:5]) + (" ..." if back.size > 5 else "")
+    if strict:
+        raise ConfigurationError(
+            f"{w}: times do not increase at {back.size} row(s): {shown}. openBF reads such a "
+            f"table piecewise in file order (with jumps); fix the rows, or load with "
+            f"strict=False to sort them by time")
+    order = np.argsort(t, kind="stable")
+    rows = tab[order]
+    keep = np.ones(len(rows), dtype=bool)
+    keep[1:] = ~np.all(rows[1:] == rows[:-1], axis=1)   # exact repeats
+    rows = rows[keep]
+    clash = np.flatnonzero(np.diff(rows[:, 0]) == 0)
+    if clash.size:
+        k = clash[0]
+        raise ConfigurationError(
+            f"{w}: two rows at t={rows[k, 0]:.6g} s give different flows ({rows[k, 1]:.6g} "
+            f"and {rows[k + 1, 1]:.6g} m^3/s); keep one of them")
+    step = float(np.max(t[back - 1] - t[back]))
+    warnings.warn(
+        f"{w}: times do not increase at {back.size} row(s): {shown}; rows sorted by time "
+        f"(largest step back {step * 1e3:.3g} ms; {int((~keep).sum())} repeated row(s) "
+        f"dropped). openBF itself reads the rows in file order, so its inflow differs inside "
+        f"those intervals", OpenBFInputWarning, stacklevel=4)
+    return rows
 
 
 def _openbf_outlet(d: Mapping, v: Vessel, rho: float, strict: bool, w: str,
@@ -534,7 +579,10 @@ def _openbf_outlet(d: Mapping, v: Vessel, rho: float, strict: bool, w: str,
                 f"{w}: outlet with R1 but no R2 (openBF's handling of it is a known defect). "
                 f"Give R2 and Cc for a Windkessel, or load with strict=False to read R1 as a "
                 f"pure terminal resistance.")
-        warnings.warn(f"{w}: outlet with R1 only read as a pure resistance R={r1:.4g}",
+        dropped = f"; its Cc={_num(d, 'Cc', w):.4g} m^3/Pa is dropped (a Windkessel " \
+                  f"needs R2)" if "Cc" in d else ""
+        warnings.warn(f"{w}: outlet of vessel {v.label!r} with R1 but no R2 read as a pure "
+                      f"resistance R={r1:.4g} Pa s m^-3{dropped}",
                       OpenBFInputWarning, stacklevel=3)
         return [Outlet(v.label, "resistance", r1)]
     if r1 is None or "Cc" not in d or "R2" not in d:

@@ -94,6 +94,31 @@ def resolve_network_path(path: str | Path) -> Path:
     return p
 
 
+def parse_parameters(parameters: Sequence[Mapping], net: Network
+                     ) -> tuple[dict[str, list[tg.Target]], ParameterSpace]:
+    """The ``parameters:`` list of a network simulator → (targets per name, space).
+
+    Each entry holds :class:`~simulators.design.Parameter` keys and a ``target`` (a string
+    or a list of them, checked against ``net``).  Shared by :class:`OneDSimulator` and the
+    lumped twin, so both read the same YAML into the same space.
+    """
+    targets: dict[str, list[tg.Target]] = {}
+    plist = []
+    for p in (dict(p) for p in _plain(parameters)):
+        if "target" not in p:
+            raise ConfigurationError(f"parameter {p.get('name')!r}: missing 'target' "
+                                     f"(e.g. 'outlets.*.R2:scale')")
+        t = p.pop("target")
+        ts = [t] if isinstance(t, str) else list(t)
+        try:
+            par = Parameter(**p)
+        except TypeError as exc:
+            raise ConfigurationError(f"parameter {p.get('name')!r}: {exc}") from exc
+        targets[par.name] = [tg.parse(x, net) for x in ts]
+        plist.append(par)
+    return targets, ParameterSpace(plist)
+
+
 class OneDSimulator:
     """1D network solver run to its periodic state; see the module docstring for keys."""
 
@@ -123,22 +148,7 @@ class OneDSimulator:
             net = net.with_resolution(float(refine))
         self.refine = float(refine)
         self.base = net
-        params = [dict(p) for p in _plain(parameters)]
-        self.targets: dict[str, list[tg.Target]] = {}
-        plist = []
-        for p in params:
-            if "target" not in p:
-                raise ConfigurationError(f"parameter {p.get('name')!r}: missing 'target' "
-                                         f"(e.g. 'outlets.*.R2:scale')")
-            t = p.pop("target")
-            ts = [t] if isinstance(t, str) else list(t)
-            try:
-                par = Parameter(**p)
-            except TypeError as exc:
-                raise ConfigurationError(f"parameter {p.get('name')!r}: {exc}") from exc
-            self.targets[par.name] = [tg.parse(x, net) for x in ts]
-            plist.append(par)
-        self.space = ParameterSpace(plist)
+        self.targets, self.space = parse_parameters(parameters, net)
         self.sites = self._sites(_plain(sites), net)
         self.output_quantities = list(_plain(outputs))
         bad = [q for q in self.output_quantities if q not in _QUANTITIES]

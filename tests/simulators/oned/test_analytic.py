@@ -108,10 +108,17 @@ def test_rcr_mean_pressure_and_mass(networks_dir):
     assert np.all(sol.change < 1e-3)
 
 
-def _smooth_case(n: int):
+def _smooth_case(n: int, power: int = 1):
+    """Tapered viscous vessel with an RCR outlet, inflow Q = 2e-4 ((1 − cos 2πt/T)/2)^power.
+
+    Started from rest, the inflow's first ``2·power − 1`` derivatives are continuous at
+    t = 0: power 1 (the default; C¹, q'' jumps) sends a front whose weak singularity limits
+    the observed order on fine grids (see ``test_tapered_vessel_is_second_order``); power 3
+    is C⁵.
+    """
     period = 0.5
     t = np.linspace(0.0, period, 4001)[:-1]
-    q = 2e-4 * (1 - np.cos(2 * np.pi * t / period)) / 2      # smooth start from rest
+    q = 2e-4 * ((1 - np.cos(2 * np.pi * t / period)) / 2) ** power   # start from rest
     return network([vessel("v", "a", "b", 0.5, (0.010, 0.008), 4e5, 1.2e-3, n, zeta=9.0)],
                    {"vessel": "v", "period": period, "table": {"t": t.tolist(), "Q": q.tolist()}},
                    [{"vessel": "v", "type": "rcr", "R1": 1.2e7, "R2": 1e8, "C": 1e-8,
@@ -139,26 +146,35 @@ def test_observed_order_of_accuracy_with_junction():
     """Smooth three-vessel bifurcation (total-pressure junction, RCR outlets), sites at both
     ends and the middle of each vessel, grids of 40/80/160/320 cells per vessel.
 
-    Measured (P, Q): 1.64, 1.80 and 1.65, 1.65 (all sites; mid-vessel sites alone 1.70, 1.80
-    and 1.70, 1.75).  Known limitation: below the 1.9–2.0 of the parent vessel alone, not
-    yet understood (not pre-asymptotic: 1.66–1.80 at mid sites on 80–640 cells; same with
-    static pressure, no friction, resistance outlets; two identical vessels joined give
-    1.9–2.0, a radius jump 8 → 6 mm gives 1.8); hence the lower bound 1.6.
+    With the C¹ start of ``_bifurcation`` (Q ∝ (1 − cos)/2 from rest) the measured orders
+    (P, Q, all sites) were 1.64, 1.80 and 1.65, 1.65 — the "junction shortfall" of the earlier
+    README.  With a C⁵ start (((1 − cos)/2)³, as in ``test_tapered_vessel_is_second_order``)
+    they are 1.96, 2.01 and 1.95, 2.01 (mid-vessel sites 1.98, 1.98 and 1.98, 1.97): the
+    junction is second order; the shortfall came from the front's weak singularity.
     """
+    from dataclasses import replace
+
+    from simulators.oned.io import table_inlet
+
     from .test_numerics_review import _bifurcation
+
+    def case(n):
+        t = np.linspace(0.0, 0.5, 2001)[:-1]
+        q = 1e-4 * ((1 - np.cos(2 * np.pi * t / 0.5)) / 2) ** 3
+        return replace(_bifurcation(n), inlet=table_inlet("p", t, q, 0.5))
 
     ns = (40, 80, 160, 320)
     sites = [(lab, x) for lab in ("p", "d1", "d2") for x in (0.0, 0.5, 1.0)]
     res = {}
     for n in ns:
-        sol = simulate(_bifurcation(n), sites=sites, max_cycles=1, min_cycles=1,
+        sol = simulate(case(n), sites=sites, max_cycles=1, min_cycles=1,
                        record_points=100, p_init=0.0)
         res[n] = (sol.P, sol.Q)
     for k in (0, 1):
         e = [np.sqrt(np.mean((res[a][k] - res[b][k]) ** 2))
              for a, b in zip(ns, ns[1:], strict=False)]
         orders = [math.log2(e[i] / e[i + 1]) for i in range(len(e) - 1)]
-        assert min(orders) >= 1.6, orders
+        assert min(orders) >= 1.85, orders
 
 
 def test_static_pressure_junction_option():
@@ -250,3 +266,39 @@ def test_diastolic_reference_form_equals_zero_pressure_form(networks_dir):
     assert s1.cycles == s2.cycles
     np.testing.assert_allclose(s1.P, s2.P, rtol=1e-9)
     np.testing.assert_allclose(s1.Q, s2.Q, rtol=1e-7, atol=1e-13)
+
+
+def _orders(case, ns, sites):
+    """Observed orders from successive grids: {(quantity 0=P 1=Q, site): [orders]}."""
+    res = {}
+    for n in ns:
+        sol = simulate(case(n), sites=sites, max_cycles=1, min_cycles=1, record_points=100,
+                       p_init=0.0)
+        res[n] = (sol.P, sol.Q)
+    out = {}
+    for k in (0, 1):
+        for s in range(len(sites)):
+            e = [np.sqrt(np.mean((res[a][k][s] - res[b][k][s]) ** 2))
+                 for a, b in zip(ns, ns[1:], strict=False)]
+            if min(e) > 0:
+                out[(k, s)] = [math.log2(e[i] / e[i + 1]) for i in range(len(e) - 1)]
+    return out
+
+
+def test_tapered_vessel_is_second_order():
+    """The tapered vessel with a C⁵ start (power 3) on 100/200/400/800 cells: every site's P
+    and Q converge at second order.  Measured: P at x = 0, 0.5, 1: 2.03, 1.87 / 2.00, 2.01 /
+    2.03, 1.94; Q at x = 0.5, 1: 2.01, 2.04 / 2.06, 1.93 (x = 0: 2.41 on 400/800/1600).
+
+    With the default C¹ start (power 1: q'' jumps at t = 0) the same grids gave P orders at
+    x = 0 of 1.55, 1.48 (1.34 on 800/1600) — the "order falls to ~1.4 under refinement" of
+    the earlier README.  That is the test problem, not the taper treatment: the error is
+    second order at every sample except those the front from t = 0 crosses (the reflected
+    front reaches the inlet at t ≈ 0.175 s, where the error ratio per refinement is 2.4–2.5
+    instead of 4), and it is the same without the boundary's taper source terms.
+    """
+    orders = _orders(lambda n: _smooth_case(n, power=3), (100, 200, 400, 800),
+                     [("v", 0.0), ("v", 0.5), ("v", 1.0)])
+    assert len(orders) == 5          # Q at x = 0 is the prescribed inflow, exact
+    for key, o in orders.items():
+        assert min(o) >= 1.8, ("PQ"[key[0]], key[1], o)
