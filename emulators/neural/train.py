@@ -39,7 +39,8 @@ def train(model: BatchedMLP, U: np.ndarray, Z: np.ndarray, train_mask: np.ndarra
           val_mask: np.ndarray, *, epochs: int, patience: int, lr: float,
           weight_decay: float, batch_size: int, beta: float, seed: int,
           checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 50,
-          checkpoint_key: str = "", progress: bool = False) -> TrainReport:
+          checkpoint_key: str = "", progress: bool = False, device: str = "cpu"
+          ) -> TrainReport:
     """Train ``model`` in place; leave each member at its best validation epoch.
 
     Parameters
@@ -55,22 +56,23 @@ def train(model: BatchedMLP, U: np.ndarray, Z: np.ndarray, train_mask: np.ndarra
     K = train_mask.shape[0]
     if len(set(train_mask.sum(axis=1).tolist())) != 1:
         raise ValueError("every member must train on the same number of points")
-    x = torch.as_tensor(U, dtype=torch.float64)
-    z = torch.as_tensor(Z, dtype=torch.float64)
+    model.to(device)
+    x = torch.as_tensor(U, dtype=torch.float64, device=device)
+    z = torch.as_tensor(Z, dtype=torch.float64, device=device)
     params = list(model.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda e: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(e / epochs, 1.0))))
     best = [p.detach().clone() for p in params]
-    best_val = torch.full((K,), float("inf"), dtype=torch.float64)
-    best_epoch = torch.zeros(K, dtype=torch.int64)
-    bad = torch.zeros(K, dtype=torch.int64)
+    best_val = torch.full((K,), float("inf"), dtype=torch.float64, device=device)
+    best_epoch = torch.zeros(K, dtype=torch.int64, device=device)
+    bad = torch.zeros(K, dtype=torch.int64, device=device)
     start = 0
     if checkpoint is not None and Path(checkpoint).is_file():
         start = _load(checkpoint, checkpoint_key, model, opt, sched, best, best_val,
                       best_epoch, bad)
     train_idx = [np.flatnonzero(train_mask[k]) for k in range(K)]
-    vmask = torch.as_tensor(val_mask, dtype=torch.float64)
+    vmask = torch.as_tensor(val_mask, dtype=torch.float64, device=device)
     vcount = vmask.sum(dim=1).clamp(min=1)
     bar = None
     if progress:
@@ -86,7 +88,7 @@ def train(model: BatchedMLP, U: np.ndarray, Z: np.ndarray, train_mask: np.ndarra
             rng = np.random.default_rng([seed, epoch])
             perms = np.stack([rng.permutation(t) for t in train_idx])  # (K, n_train)
             for j in range(0, perms.shape[1], batch_size):
-                xi = torch.as_tensor(perms[:, j:j + batch_size])
+                xi = torch.as_tensor(perms[:, j:j + batch_size], device=device)
                 opt.zero_grad()
                 mu, var = model(x[xi])
                 loss = gaussian_nll(mu, var, z[xi], beta).mean(dim=1)
@@ -130,7 +132,7 @@ def _state_tensors(model, opt, best, best_val, best_epoch, bad) -> dict[str, tor
             out[f"adam.{i}.exp_avg_sq"] = st["exp_avg_sq"]
             out[f"adam.{i}.step"] = torch.as_tensor(float(st["step"]), dtype=torch.float32)
     out.update(best_val=best_val, best_epoch=best_epoch, bad=bad)
-    return {k: v.contiguous() for k, v in out.items()}
+    return {k: v.detach().cpu().contiguous() for k, v in out.items()}
 
 
 def _save(path, key, epoch, model, opt, sched, best, best_val, best_epoch, bad) -> None:
@@ -167,12 +169,13 @@ def _load(path, key, model, opt, sched, best, best_val, best_epoch, bad) -> int:
             p.copy_(t[f"param.{i}"])
             best[i].copy_(t[f"best.{i}"])
             if f"adam.{i}.exp_avg" in t:
-                opt.state[p] = {"exp_avg": t[f"adam.{i}.exp_avg"].clone(),
-                                "exp_avg_sq": t[f"adam.{i}.exp_avg_sq"].clone(),
+                opt.state[p] = {"exp_avg": t[f"adam.{i}.exp_avg"].to(p.device),
+                                "exp_avg_sq": t[f"adam.{i}.exp_avg_sq"].to(p.device),
                                 "step": t[f"adam.{i}.step"].clone()}
         best_val.copy_(t["best_val"])
         best_epoch.copy_(t["best_epoch"])
         bad.copy_(t["bad"])
-    for _ in range(int(meta.get("sched", 0))):
-        sched.step()
+    sched.last_epoch = int(meta.get("sched", 0))  # the learning rate where it was
+    for group, base, fn in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+        group["lr"] = base * fn(sched.last_epoch)
     return int(meta["epoch"])

@@ -1,0 +1,144 @@
+"""Deep ensembles: accuracy, calibrated intervals, the numpy runtime equal to torch,
+reproducible seeds, and a killed fit that resumes from its checkpoint."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from emulators import NeuralEnsemble, runtime
+from simulators.design import Parameter, ParameterSpace
+from tests.emulators.contract import SPACE, smooth_function, training_data
+
+SMALL = dict(members=3, hidden=(32, 32), epochs=250, patience=60, batch_size=64, seed=3)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, Y = training_data(300)
+    return NeuralEnsemble(**SMALL).fit(X, Y["y"], space=SPACE)
+
+
+def test_accuracy_and_calibrated_coverage_on_a_smooth_function(fitted):
+    Xt = SPACE.sample(400, method="random", seed=11)
+    mean, var = fitted.predict(Xt)
+    y = smooth_function(Xt)
+    assert 1 - np.mean((mean - y) ** 2) / np.var(y) > 0.99
+    cover = np.mean(np.abs(mean - y) <= 1.959964 * np.sqrt(var))
+    assert 0.85 <= cover <= 1.0, cover
+    assert fitted.calibration["n"] == 30 and len(fitted.calibration["scale"]) == 1
+
+
+def test_numpy_runtime_equals_torch_and_keeps_no_training_inputs(fitted, tmp_path):
+    U = SPACE.to_unit(SPACE.sample(50, method="random", seed=2))
+    m_np, v_np = fitted._predict(U)
+    m_t, v_t = fitted.torch_predict(U)
+    np.testing.assert_allclose(m_np, m_t, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(v_np, v_t, rtol=1e-6)
+    emu = runtime.load(fitted.export(tmp_path / "nn.safetensors"))
+    X = SPACE.from_unit(U)
+    np.testing.assert_allclose(emu.predict(X)[0], fitted.predict(X)[0], rtol=1e-12)
+    assert emu.training_mask(X) is None
+    assert emu.card["kind"] == "ensemble"
+    assert emu.card["model"]["calibration"]["scale"] == fitted.calibration["scale"]
+
+
+def test_exported_ensemble_loads_with_torch_blocked(fitted, tmp_path):
+    path = fitted.export(tmp_path / "nn.safetensors")
+    code = textwrap.dedent(f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "gpytorch", "scipy"):
+                    raise ImportError(name)
+        sys.meta_path.insert(0, Block())
+        from emulators import runtime
+        mean, var = runtime.load({str(path)!r}).predict([[0.5, 3.0]])
+        print(float(mean[0]), float(var[0]) > 0)
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split()[1] == "True"
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    X, Y = training_data(60)
+    opts = dict(SMALL, epochs=30)
+    a = NeuralEnsemble(**opts).fit(X, Y["y"], space=SPACE)
+    b = NeuralEnsemble(**opts).fit(X, Y["y"], space=SPACE)
+    c = NeuralEnsemble(**dict(opts, seed=4)).fit(X, Y["y"], space=SPACE)
+    for k, v in a._arrays.items():
+        np.testing.assert_array_equal(v, b._arrays[k])
+    assert not np.array_equal(a._arrays["nn.W0"], c._arrays["nn.W0"])
+
+
+def test_a_killed_fit_resumes_from_its_checkpoint(tmp_path):
+    ckpt = tmp_path / "fit.ckpt.safetensors"
+    opts = dict(SMALL, epochs=160, patience=160, checkpoint_every=20)
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path.parents[0])!r})
+        from emulators import NeuralEnsemble
+        from tests.emulators.contract import SPACE, training_data
+        X, Y = training_data(120)
+        NeuralEnsemble(**{opts!r}, checkpoint={str(ckpt)!r}).fit(X, Y["y"], space=SPACE)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=str(_repo()))
+    deadline = time.monotonic() + 300
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), "the child never wrote a checkpoint"
+    X, Y = training_data(120)
+    resumed = NeuralEnsemble(**opts, checkpoint=ckpt).fit(X, Y["y"], space=SPACE)
+    assert resumed.report.resumed_from >= 20
+    fresh = NeuralEnsemble(**opts).fit(X, Y["y"], space=SPACE)
+    for k, v in fresh._arrays.items():
+        np.testing.assert_allclose(resumed._arrays[k], v, rtol=1e-9, atol=1e-12)
+
+
+def _repo():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[2]
+
+
+def test_bad_settings_are_refused_at_construction():
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        NeuralEnsemble(device="tpu")
+    with pytest.raises(ValueError, match="val_fraction"):
+        NeuralEnsemble(val_fraction=0.7)
+
+
+def borehole(X):
+    """Water flow through a borehole, m³/yr (Harper & Gupta 1983; Surjanovic & Bingham)."""
+    rw, r, Tu, Hu, Tl, Hl, L, Kw = X.T
+    lr = np.log(r / rw)
+    return 2 * np.pi * Tu * (Hu - Hl) / (lr * (1 + 2 * L * Tu / (lr * rw**2 * Kw) + Tu / Tl))
+
+
+BOREHOLE = ParameterSpace([
+    Parameter("rw", 0.05, 0.15), Parameter("r", 100, 50000), Parameter("Tu", 63070, 115600),
+    Parameter("Hu", 990, 1110), Parameter("Tl", 63.1, 116), Parameter("Hl", 700, 820),
+    Parameter("L", 1120, 1680), Parameter("Kw", 9855, 12045)])
+
+
+@pytest.mark.slow
+def test_borehole_5000_runs_accurate_and_calibrated():
+    """Issue: borehole (8 inputs), n = 5000: held-out R² ≥ 0.998, 95% coverage in
+    [0.90, 0.98]."""
+    X = BOREHOLE.sample(5000, method="lhs", seed=1)
+    Xt = BOREHOLE.sample(2000, method="random", seed=2)
+    nn = NeuralEnsemble(members=5, hidden=(64, 64), epochs=600, patience=80,
+                        batch_size=512, seed=0).fit(X, borehole(X), space=BOREHOLE)
+    mean, var = nn.predict(Xt)
+    y = borehole(Xt)
+    r2 = 1 - np.mean((mean - y) ** 2) / np.var(y)
+    cover = np.mean(np.abs(mean - y) <= 1.959964 * np.sqrt(var))
+    assert r2 >= 0.998, r2
+    assert 0.90 <= cover <= 0.98, cover
