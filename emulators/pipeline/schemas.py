@@ -93,7 +93,7 @@ class LevelConfig:
     """One fidelity level: a simulator run over a design, or a manifest of runs to ingest."""
 
     fidelity: str
-    simulator: dict | None = None
+    simulator: dict | str | None = None  # a config, or the name of one in conf/simulator/
     manifest: str | None = None
     n_train: int | None = None  # default: design.n_train at the top, nested below
     workers: int = 2
@@ -102,6 +102,9 @@ class LevelConfig:
         if not _SAFE_NAME.match(self.fidelity):
             raise ConfigError(f"'{where}.fidelity' must be a short name of letters, digits, "
                               f"'_', '-' or '.', got {self.fidelity!r}")
+        if isinstance(self.simulator, str) and not _SAFE_NAME.match(self.simulator):
+            raise ConfigError(f"'{where}.simulator' must be a config mapping or the name of "
+                              f"a file in conf/simulator/, got {self.simulator!r}")
         if (self.simulator is None) == (self.manifest is None):
             raise ConfigError(f"'{where}' needs exactly one of 'simulator' (simulate a "
                               f"design) or 'manifest' (ingest runs)")

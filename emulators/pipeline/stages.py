@@ -103,6 +103,8 @@ def build_simulators(cfg: ExperimentConfig) -> dict[str, Any]:
         if level.simulator is None:
             continue
         where = "simulator" if cfg.simulator is not None else f"data.levels[{i}].simulator"
+        if isinstance(level.simulator, str):
+            level.simulator = simulator_config(level.simulator, where)
         sim = instantiate(level.simulator, where)
         if len(cfg.levels) > 1:
             sim.fidelity = level.fidelity  # the level's name is what the archive records
@@ -114,6 +116,22 @@ def build_simulators(cfg: ExperimentConfig) -> dict[str, Any]:
         raise ConfigError(f"the simulated levels must share one parameter space (same "
                           f"names in the same order); got {spaces}")
     return sims
+
+
+def simulator_config(name: str, where: str) -> dict[str, Any]:
+    """The config ``conf/simulator/<name>.yaml`` (a level may name one instead of
+    repeating it)."""
+    import yaml
+
+    path = conf_dir() / "simulator" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (conf_dir() / "simulator").glob("*.yaml"))
+        raise ConfigError(f"'{where}': no simulator config {name!r} in {path.parent} "
+                          f"(known: {', '.join(known)})")
+    conf = yaml.safe_load(path.read_text())
+    if not isinstance(conf, dict):
+        raise ConfigError(f"'{where}': {path} is not a mapping")
+    return conf
 
 
 def check_outputs(cfg: ExperimentConfig, sims: dict[str, Any]) -> None:
@@ -266,7 +284,8 @@ def _read_data(cfg: ExperimentConfig, runs: list[LevelRun], space: ParameterSpac
         if cfg.design.n_test == 0:
             X_test, Y_test = training.top.X[:0], {n: y[:0] for n, y in training.top.Y.items()}
         else:
-            t = TrainingSet.from_archives([test_spec], outputs, space=space)
+            t = TrainingSet.from_archives([test_spec], _only(outputs, top.fidelity),
+                                          space=space)
             X_test, Y_test = t.top.X, t.top.Y
     else:  # ingested top level: hold out a seeded fraction of its runs
         X_test, Y_test = _hold_out(cfg, training)
@@ -276,6 +295,18 @@ def _read_data(cfg: ExperimentConfig, runs: list[LevelRun], space: ParameterSpac
                           f"{len(X_test)} test at level {top.fidelity!r}); see the failures "
                           f"in {runs[-1].archive}")
     return Data(training, X_test, Y_test, runs, top_sim)
+
+
+def _only(outputs: Any, fidelity: str) -> Any:
+    """The output map restricted to one level (for reading that level alone)."""
+    if not isinstance(outputs, dict):
+        return outputs
+    out = {}
+    for canon, entry in outputs.items():
+        if isinstance(entry, dict):
+            entry = {k: v for k, v in entry.items() if k in ("unit", fidelity)}
+        out[canon] = entry
+    return out
 
 
 def _hold_out(cfg: ExperimentConfig, training: TrainingSet):

@@ -1,0 +1,81 @@
+"""Experiments with fidelity levels: data.levels runs each level into its own archive on
+nested designs, reads them through the output map, and reports the top-level baseline."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from datasets import Archive
+from emulators.errors import ConfigError
+from emulators.pipeline import run_experiment
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _compose(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+def _two_level_windkessel(cfg):
+    """Two 'fidelities' of the Windkessel: the cheap one misses the characteristic
+    impedance's ejection term (systolic fraction differs), the fine one is the default."""
+    sim = dict(cfg["simulator"])
+    coarse = dict(sim, systolic_fraction=0.30)
+    cfg["simulator"] = None
+    cfg["data"] = {"levels": [{"fidelity": "coarse", "simulator": coarse, "n_train": 24},
+                              {"fidelity": "fine", "simulator": sim}],
+                   "outputs": {"p_mean": {"coarse": "p_mean", "fine": "p_mean"},
+                               "PP": {"unit": "mmHg", "coarse": "p_pulse",
+                                      "fine": "p_pulse"}}}
+    return cfg
+
+
+def test_two_level_experiment_nests_designs_and_maps_outputs(tmp_path):
+    cfg = _two_level_windkessel(_compose("experiment=quick", "progress=false",
+                                         "executor=serial", "sensitivity.enabled=false",
+                                         f"archive={tmp_path / 'a.h5'}"))
+    cfg["design"] = {**cfg["design"], "n_train": 8, "n_test": 6}
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    assert set(res.archives) == {"coarse", "fine"}
+    with Archive.open(res.archives["coarse"]) as lo, Archive.open(res.archives["fine"]) as hi:
+        X_lo = lo.inputs()
+        train_hi = hi.inputs()[hi.mask(run_prefix="train-")]
+        assert len(X_lo) == 24 and len(train_hi) == 8 and len(hi) == 14
+        # nested: every fine training point is a coarse point
+        assert all(np.isclose(X_lo, x, rtol=1e-12).all(axis=1).any() for x in train_hi)
+        p_pulse = hi.output("p_pulse")[hi.mask(run_prefix="train-")]
+    assert [lv["fidelity"] for lv in res.metrics["levels"]] == ["coarse", "fine"]
+    assert [lv["n"] for lv in res.metrics["levels"]] == [24, 8]
+    # PP is mapped from p_pulse (Pa) and converted to the canonical mmHg
+    val = res.metrics["validation"]["outputs"]
+    assert set(val) == {"p_mean", "PP"}
+    assert res.metrics["single_fidelity_baseline"] is not None
+    report = res.report.read_text()
+    assert "Fidelity levels" in report and "| coarse | 24 |" in report
+    from emulators import runtime
+
+    emu = runtime.load(res.emulator_file)
+    assert {o["name"]: o["unit"] for o in emu.card["outputs"]}["PP"] == "mmHg"
+    pp = emu.predict_dict(train_hi)["PP"][0]  # a GP interpolates its training runs
+    np.testing.assert_allclose(pp, p_pulse / 133.322387415, rtol=1e-3)
+    assert [lv["fidelity"] for lv in emu.card["levels"]] == ["fine"]
+
+
+def test_level_config_errors_are_named_before_running(tmp_path):
+    cfg = _two_level_windkessel(_compose("experiment=quick", "progress=false"))
+    cfg["data"]["levels"][0].pop("n_train")
+    with pytest.raises(ConfigError, match="level 'coarse' needs 'n_train'"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    cfg = _two_level_windkessel(_compose("experiment=quick", "progress=false"))
+    cfg["data"]["outputs"] = {"p_mean": {"coarse": "p_average"}}
+    with pytest.raises(ConfigError, match=r"level 'coarse' must provide outputs \['p_average'\]"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    cfg = _two_level_windkessel(_compose("experiment=quick", "progress=false"))
+    cfg["data"]["levels"][1]["simulator"] = "no_such_simulator"
+    with pytest.raises(ConfigError, match="no simulator config 'no_such_simulator'"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    assert not (tmp_path / "outputs").exists()
