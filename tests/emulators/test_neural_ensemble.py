@@ -142,3 +142,27 @@ def test_borehole_5000_runs_accurate_and_calibrated():
     cover = np.mean(np.abs(mean - y) <= 1.959964 * np.sqrt(var))
     assert r2 >= 0.998, r2
     assert 0.90 <= cover <= 0.98, cover
+
+
+@pytest.mark.slow
+def test_windkessel_waveforms_from_2000_runs():
+    """Issue: ≥ 2000 Windkessel runs: relative L2 error of the reconstructed pressure
+    waveforms ≤ 2%, 95% coverage in [0.90, 0.98]."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from emulators.pipeline.targets import instantiate
+
+    with initialize_config_dir(config_dir=str(_repo() / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config"), resolve=True)
+    sim = instantiate(cfg["simulator"], "simulator")
+    X = sim.space.sample(2400, method="lhs", seed=5)
+    W = np.stack([sim(p)["p_wave"] for p in sim.space.points(X)])
+    train, test = slice(0, 2000), slice(2000, None)
+    nn = NeuralEnsemble(members=5, hidden=(64, 64), epochs=400, patience=60, pca=0.99999,
+                        seed=0).fit(X[train], {"p_wave": W[train]}, space=sim.space)
+    mean, var = nn.predict_dict(X[test])["p_wave"]
+    rel = np.linalg.norm(mean - W[test], axis=1) / np.linalg.norm(W[test], axis=1)
+    cover = np.mean(np.abs(mean - W[test]) <= 1.959964 * np.sqrt(var))
+    assert rel.mean() <= 0.02, rel.mean()
+    assert 0.90 <= cover <= 0.98, cover
