@@ -16,10 +16,12 @@ from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
 def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
-              seed: int | None = 0) -> tuple[dict[str, np.ndarray], list[FitReport]]:
+              calibrate: str | None = "loo", seed: int | None = 0) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
-    start.  Returns the arrays (unprefixed keys) and one report per start."""
+    start; ``calibrate="loo"`` then scales its variances by :func:`loo_variance_factor`,
+    ``"t"`` by :func:`student_t_factor`, ``None`` keeps the REML plug-in.
+    Returns the arrays (unprefixed keys) and one report per start."""
     n, d = U.shape
     m = y.shape[0]
     Ut = torch.as_tensor(U, dtype=torch.float64)
@@ -54,7 +56,57 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
                          f"every start ({reports[-1].message}); check for duplicated inputs "
                          f"with different outputs, or raise noise_floor")
     model.load_state_dict(best_state)
+    if calibrate == "loo":
+        _scale_variance(model, loo_variance_factor(model, Ut, Ft, Ht, yt))
+    elif calibrate == "t":
+        _scale_variance(model, student_t_factor(n - H.shape[2]))
     return posterior_arrays(model, Ut, Ft, Ht, yt), reports
+
+
+def loo_variance_factor(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
+                        H: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-validation estimate of the variance scale, ``c = mean_i e_i² / s_i²`` over
+    leave-one-out residuals ``e_i`` and variances ``s_i²`` (Bachoc 2013, Comput. Stat. Data
+    Anal. 66, eq. 7: robust to a misspecified covariance, where ML/REML are not), one per
+    output ``(m,)``.  With β by GLS the leave-one-out quantities are closed-form
+    (Dubrule 1983): ``e_i = (P y)_i / P_ii``, ``s_i² = 1 / P_ii`` with
+    ``P = K⁻¹ − K⁻¹H (HᵀK⁻¹H)⁻¹ HᵀK⁻¹``."""
+    with torch.no_grad():
+        s = gls(model.covariance(U, F), model.noise, H, y)
+        n = U.shape[0]
+        eye = torch.eye(n, dtype=torch.float64).expand_as(s["L"])
+        L_inv = torch.linalg.solve_triangular(s["L"], eye, upper=False)
+        proj = eye - s["A"] @ torch.linalg.solve(s["G"], s["A"].transpose(-1, -2))
+        P = L_inv.transpose(-1, -2) @ proj @ L_inv
+        Py = (L_inv.transpose(-1, -2) @ s["r"].unsqueeze(-1)).squeeze(-1)
+        diag = torch.diagonal(P, dim1=-2, dim2=-1).clamp_min(1e-300)
+        return (Py**2 / diag).mean(-1)
+
+
+def student_t_factor(dof: int) -> float:
+    """``(t_{ν, 0.975} / z_{0.975})²``: the variance factor that turns a Gaussian 95%
+    interval into the Student-t one of a level whose signal variance is estimated from
+    ``ν = n − p`` residual degrees of freedom (Le Gratiet & Garnier 2014, §3.3; Santner et
+    al. 2003, §4.1.3: with σ² integrated out under its reference prior the predictive is
+    Student-t with ``n − p`` degrees of freedom)."""
+    from scipy.stats import norm, t
+
+    dof = max(int(dof), 1)
+    return float((t.ppf(0.975, dof) / norm.ppf(0.975)) ** 2)
+
+
+def _scale_variance(model: LevelModel, c: float | torch.Tensor) -> None:
+    """``K → c K`` (signal and noise variances): the posterior mean is unchanged and
+    every variance term is multiplied by ``c``."""
+    with torch.no_grad():
+        kernels = [model.delta] + ([model.rho] if model.nonlinear else [])
+        for k in kernels:
+            top = 0.999 * k.raw_outputscale_constraint.upper_bound
+            k.outputscale = (k.outputscale * c).clamp(min=1.001 * k.raw_outputscale_constraint
+                                                      .lower_bound, max=top)
+        model.raw_noise.copy_(model.noise_constraint.inverse_transform(
+            (model.noise * c).clamp(min=1.001 * model.noise_constraint.lower_bound,
+                                    max=0.999 * model.noise_constraint.upper_bound)))
 
 
 def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
