@@ -16,7 +16,8 @@ from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
 def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
-              calibrate: str | None = "loo", seed: int | None = 0) -> tuple[dict[str, np.ndarray], list[FitReport]]:
+              calibrate: str | None = None, seed: int | None = 0
+              ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
     start; ``calibrate="loo"`` then scales its variances by :func:`loo_variance_factor`,

@@ -38,9 +38,17 @@ Arrays (``m`` latent outputs, ``n_t`` points of level ``t``, ``d`` inputs, ``p``
   ``f_lengthscale (m,)``; ``lengthscale``/``outputscale`` are those of ``k_δ``;
 * nonlinear models: ``mf.eps (L−1, S)``, the fixed draws.
 
-Card (``model``): ``{"levels": L, "link": "linear" | "nonlinear", "rho": "constant" |
-"linear", "blocks": {"mf.<t>.": {"kernel", "type": "gp" | "linear" | "nonlinear",
-"fidelity", "n", "nested"}}}``.
+Card (``model``; the runtime reads ``levels``, ``blocks[...]["kernel"]`` and
+``blocks[...]["type"]``, the rest documents the fit)::
+
+    {"levels": L, "link": "linear" | "nonlinear", "rho": "constant" | "linear" (linear only),
+     "kernel": ..., "restarts": ..., "pca": ..., "calibrate": null | "t" | "loo",
+     "mc_draws": S (nonlinear only),
+     "blocks": {"mf.0.": {"type": "gp", "kernel", "fidelity", "n", "fit": [status, ...]},
+                "mf.<t>.": {"type": "linear" | "nonlinear", "kernel", "fidelity", "n",
+                            "nested": bool, "rho" (linear only), "fit": [...]}}}
+
+and the card's top-level ``levels`` lists ``{"fidelity", "n", "sha256"}`` per level.
 """
 
 from __future__ import annotations
