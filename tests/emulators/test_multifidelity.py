@@ -7,6 +7,11 @@ points per seed.  Pair definitions and design sizes: ``simulators.testfunctions`
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -236,3 +241,28 @@ def test_malformed_file_is_refused(tmp_path):
         runtime.RuntimeEmulator(card, bad)
     with pytest.raises(EmulatorFileError, match="model.levels"):
         runtime.RuntimeEmulator({**card, "model": {**card["model"], "levels": 99}}, arrays)
+
+
+def test_mfgp_file_loads_and_predicts_with_numpy_only(tmp_path):
+    P = PAIRS["perdikaris"]
+    Xl, Xh = nested_design(P["bounds"], 20, 6, 0)
+    mf = MultiFidelityGP("nonlinear", restarts=1, mc_draws=10).fit(
+        [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=_space(P["bounds"]))
+    path = mf.export(tmp_path / "nl.safetensors")
+    expected = mf.predict([[0.3]])[0][0]
+    code = textwrap.dedent(f"""
+        import sys
+        BLOCKED = ("torch", "gpytorch", "scipy", "linear_operator", "h5py", "joblib")
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(f"blocked import of {{name}}")
+        sys.meta_path.insert(0, Block())
+        from emulators import runtime
+        emu = runtime.load({str(path)!r})
+        print(repr(float(emu.predict([[0.3]])[0][0])))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert float(res.stdout.strip()) == pytest.approx(expected, rel=1e-12)
