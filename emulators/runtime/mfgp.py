@@ -253,16 +253,22 @@ class MFGPPredictor:
         given it — with ``β`` drawn from its GLS posterior for linear levels, so ρ's
         uncertainty is carried — (noise-free; KOH 2000 §3, Perdikaris et al. 2017 §2.2).
         """
-        F = self.levels[0].gp.sample(U, n, rng)  # (n, q, m)
+        F = np.stack([self._draw_level(self.levels[0], U, None, rng) for _ in range(n)])
         for lev in self.levels[1:]:
             F = np.stack([self._draw_level(lev, U, f.T, rng) for f in F])
         return F
 
-    def _draw_level(self, lev: _Level, U: np.ndarray, f: np.ndarray,
+    def _draw_level(self, lev: _Level, U: np.ndarray, f: np.ndarray | None,
                     rng: np.random.Generator) -> np.ndarray:
-        """One joint draw ``(q, m)`` of level ``lev`` given the lower level's ``f (m, q)``."""
+        """One joint draw ``(q, m)`` of level ``lev`` given the lower level's ``f (m, q)``
+        (``None`` at level 0)."""
         gp = lev.gp
-        if lev.type == "linear":
+        if lev.type == "gp":  # level 0: constant mean β_δ only
+            K_s = kernel_matrix(lev.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
+            K_ss = kernel_matrix(lev.kernel, U, U, gp.lengthscale, gp.outputscale)
+            mean = gp.const[:, None] + np.einsum("mn,mnq->mq", gp.alpha, K_s)
+            h = np.ones((lev.m, len(U), 1))
+        elif lev.type == "linear":
             K_s = kernel_matrix(lev.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
             K_ss = kernel_matrix(lev.kernel, U, U, gp.lengthscale, gp.outputscale)
             g = lev._g(U)

@@ -194,16 +194,23 @@ def test_training_set_object_and_non_nested_design():
     assert 1 - np.mean((mean - yt) ** 2) / yt.var() > 0.95
 
 
-def test_samples_carry_the_predictive_moments():
-    P = PAIRS["forrester"]
-    Xl, Xh = nested_design(P["bounds"], 11, 4, 1)
-    mf = MultiFidelityGP(restarts=1).fit([(Xl, P["low"](Xl)), (Xh, P["high"](Xh))])
+@pytest.mark.parametrize("kind, pair, sizes", [("linear", "forrester", (11, 4)),
+                                               ("nonlinear", "perdikaris", (30, 10))])
+def test_samples_carry_the_predictive_moments(kind, pair, sizes):
+    # Joint draws level by level (β drawn from its GLS posterior for linear levels) have
+    # the mean and variance that predict gives in closed form / by its fixed MC draws.
+    P = PAIRS[pair]
+    Xl, Xh = nested_design(P["bounds"], *sizes, 1)
+    mf = MultiFidelityGP(kind, restarts=1).fit([(Xl, P["low"](Xl)), (Xh, P["high"](Xh))],
+                                               space=_space(P["bounds"]))
     Xt = np.array([[0.1], [0.5], [0.93]])
     draws = mf.sample(Xt, 4000, seed=0)
     mean, var = mf.predict(Xt)
     assert draws.shape == (4000, 3)
     np.testing.assert_allclose(draws.mean(0), mean, atol=5 * np.sqrt(var.max() / 4000))
-    np.testing.assert_allclose(draws.var(0), var, rtol=0.1)
+    # 4000 draws: ~2% sampling error of a Gaussian variance; the nonlinear level's
+    # marginal is a heavy-tailed mixture (f_h ∝ f_l²), whose sample variance is noisier.
+    np.testing.assert_allclose(draws.var(0), var, rtol=0.1 if kind == "linear" else 0.15)
 
 
 @pytest.mark.parametrize("levels, kwargs, match", [
