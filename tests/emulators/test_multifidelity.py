@@ -273,3 +273,25 @@ def test_mfgp_file_loads_and_predicts_with_numpy_only(tmp_path):
                          cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert float(res.stdout.strip()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_linear_rho_recovers_a_varying_scale(tmp_path):
+    # f_h = (1 + x) f_l + x: ρ(x) = 1 + x exactly (KOH 2000 eq. 2 with ρ linear in x).
+    space = _space([[0.0, 1.0]])
+    Xl, Xh = nested_design(np.array([[0.0, 1.0]]), 20, 8, 0)
+
+    def low(X):
+        return np.sin(6 * X[:, 0])
+
+    def high(X):
+        return (1 + X[:, 0]) * low(X) + X[:, 0]
+
+    mf = MultiFidelityGP(rho="linear", restarts=2).fit([(Xl, low(Xl)), (Xh, high(Xh))],
+                                                       space=space)
+    rho = mf._arrays["mf.1.rho"][0]  # latent ρ(u) = rho[0] + rho[1] u; shared scaling
+    np.testing.assert_allclose(rho, [1.0, 1.0], atol=0.05)
+    Xt = np.linspace(0, 1, 101)[:, None]
+    mean, var = mf.predict(Xt)
+    assert 1 - np.mean((mean - high(Xt)) ** 2) / high(Xt).var() > 0.999
+    emu = runtime.load(mf.export(tmp_path / "rho.safetensors"))
+    np.testing.assert_allclose(emu.predict(Xt)[1], var, rtol=1e-12)
