@@ -24,6 +24,7 @@ _import_sibling("simulators")  # light; 'datasets' is checked where it is import
 _LAZY = {
     "GaussianProcess": "emulators.gp",
     "NeuralEnsemble": "emulators.neural",
+    "MultiFidelityGP": "emulators.mfgp",
     "Emulator": "emulators.base",
     "validate": "emulators.validation",
     "sobol": "emulators.sensitivity",

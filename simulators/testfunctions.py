@@ -114,3 +114,123 @@ class PoiseuilleSimulator:
     def __call__(self, params: Mapping[str, float]) -> dict[str, np.ndarray]:
         r, L, q = params["radius"], params["length"], params["flow"]
         return {"dp": np.float64(8 * self.mu * L * q / (math.pi * r**4))}
+
+
+# -- multi-fidelity pairs ---------------------------------------------------------------
+# Each pair is (low, high) on the stated domain.  Forrester, Currin, Park and borehole
+# follow the multi-fidelity benchmark set of Xiong, Qian & Wu (2013, J. Mech. Des. 135,
+# 071001); the nonlinear pair is Perdikaris et al. (2017, Proc. R. Soc. A 473, 20160751).
+
+def forrester_high(X: np.ndarray) -> np.ndarray:
+    """Forrester et al. (2007, Proc. R. Soc. A 463, eq. 8): ``(6x − 2)² sin(12x − 4)``."""
+    x = np.atleast_2d(X)[:, 0]
+    return (6 * x - 2) ** 2 * np.sin(12 * x - 4)
+
+
+def forrester_low(X: np.ndarray) -> np.ndarray:
+    """Forrester et al. (2007, eq. 9): ``0.5 f_h(x) + 10 (x − 0.5) − 5``."""
+    x = np.atleast_2d(X)[:, 0]
+    return 0.5 * forrester_high(X) + 10 * (x - 0.5) - 5
+
+
+def currin_high(X: np.ndarray) -> np.ndarray:
+    """Currin et al. (1991) exponential function on ``[0, 1]²`` (Xiong et al. 2013, eq. 21)."""
+    X = np.atleast_2d(X)
+    x1, x2 = X[:, 0], X[:, 1]
+    with np.errstate(divide="ignore"):
+        a = 1 - np.exp(-1 / (2 * x2))  # x2 = 0: exp(-inf) = 0
+    return a * (2300 * x1**3 + 1900 * x1**2 + 2092 * x1 + 60) / (
+        100 * x1**3 + 500 * x1**2 + 4 * x1 + 20)
+
+
+def currin_low(X: np.ndarray) -> np.ndarray:
+    """Low-fidelity Currin (Xiong et al. 2013, eq. 22): the mean of four shifted copies."""
+    X = np.atleast_2d(X)
+    x1, x2 = X[:, 0], X[:, 1]
+    up, down = x2 + 0.05, np.maximum(0.0, x2 - 0.05)
+    f = currin_high
+    return 0.25 * (f(np.c_[x1 + 0.05, up]) + f(np.c_[x1 + 0.05, down])) \
+        + 0.25 * (f(np.c_[x1 - 0.05, up]) + f(np.c_[x1 - 0.05, down]))
+
+
+def park_high(X: np.ndarray) -> np.ndarray:
+    """Park (1991) function on ``(0, 1]⁴`` (Xiong et al. 2013, eq. 23)."""
+    X = np.atleast_2d(X)
+    x1, x2, x3, x4 = X.T
+    return x1 / 2 * (np.sqrt(1 + (x2 + x3**2) * x4 / x1**2) - 1) \
+        + (x1 + 3 * x4) * np.exp(1 + np.sin(x3))
+
+
+def park_low(X: np.ndarray) -> np.ndarray:
+    """Low-fidelity Park (Xiong et al. 2013, eq. 24)."""
+    X = np.atleast_2d(X)
+    x1, x2, x3, _ = X.T
+    return (1 + np.sin(x1) / 10) * park_high(X) - 2 * x1 + x2**2 + x3**2 + 0.5
+
+
+#: Borehole inputs (Morris et al. 1993): r_w, r, T_u, H_u, T_l, H_l, L, K_w.
+BOREHOLE_BOUNDS = np.array([[0.05, 0.15], [100, 50000], [63070, 115600], [990, 1110],
+                            [63.1, 116], [700, 820], [1120, 1680], [9855, 12045]])
+
+
+def _borehole(X: np.ndarray, a: float, b: float) -> np.ndarray:
+    rw, r, Tu, Hu, Tl, Hl, L, Kw = np.atleast_2d(X).T
+    lg = np.log(r / rw)
+    return a * Tu * (Hu - Hl) / (lg * (b + 2 * L * Tu / (lg * rw**2 * Kw) + Tu / Tl))
+
+
+def borehole_high(X: np.ndarray) -> np.ndarray:
+    """Borehole water flow, m³/yr (Morris et al. 1993; Xiong et al. 2013, eq. 25)."""
+    return _borehole(X, 2 * np.pi, 1.0)
+
+
+def borehole_low(X: np.ndarray) -> np.ndarray:
+    """Low-fidelity borehole (Xiong et al. 2013, eq. 26): ``2π → 5``, ``1 → 1.5``."""
+    return _borehole(X, 5.0, 1.5)
+
+
+def perdikaris_low(X: np.ndarray) -> np.ndarray:
+    """``sin(8πx)`` (Perdikaris et al. 2017, eq. 9)."""
+    return np.sin(8 * np.pi * np.atleast_2d(X)[:, 0])
+
+
+def perdikaris_high(X: np.ndarray) -> np.ndarray:
+    """``(x − √2) f_l(x)²`` (Perdikaris et al. 2017, eq. 9)."""
+    x = np.atleast_2d(X)[:, 0]
+    return (x - np.sqrt(2)) * perdikaris_low(X) ** 2
+
+
+def multifidelity_pairs() -> dict[str, dict[str, Any]]:
+    """``{name: {"low", "high", "bounds" (d, 2), "n_low", "n_high"}}``: the benchmark
+    pairs with their customary design sizes (Xiong et al. 2013; Perdikaris et al. 2017)."""
+    return {
+        "forrester": {"low": forrester_low, "high": forrester_high,
+                      "bounds": np.array([[0.0, 1.0]]), "n_low": 11, "n_high": 4},
+        "currin": {"low": currin_low, "high": currin_high,
+                   "bounds": np.array([[0.0, 1.0]] * 2), "n_low": 12, "n_high": 5},
+        "park": {"low": park_low, "high": park_high,
+                 "bounds": np.array([[0.0, 1.0]] * 4), "n_low": 30, "n_high": 5},
+        "borehole": {"low": borehole_low, "high": borehole_high,
+                     "bounds": BOREHOLE_BOUNDS, "n_low": 60, "n_high": 5},
+        "perdikaris": {"low": perdikaris_low, "high": perdikaris_high,
+                       "bounds": np.array([[0.0, 1.0]]), "n_low": 50, "n_high": 14},
+    }
+
+
+def nested_design(bounds: np.ndarray, n_low: int, n_high: int, seed: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Nested design ``(X_low (n_low, d), X_high (n_high, d))``: a Latin hypercube for the
+    low level and a greedy maximin subset of it (from a random first point) for the high
+    level, so ``X_high ⊂ X_low`` (Le Gratiet & Garnier 2014, §3.1 use nested designs)."""
+    rng = np.random.default_rng(seed)
+    bounds = np.asarray(bounds, dtype=float)
+    d = len(bounds)
+    U = (rng.permuted(np.tile(np.arange(n_low), (d, 1)), axis=1).T
+         + rng.random((n_low, d))) / n_low
+    chosen = [int(rng.integers(n_low))]
+    dist = np.linalg.norm(U - U[chosen[0]], axis=1)
+    while len(chosen) < n_high:
+        chosen.append(int(dist.argmax()))
+        dist = np.minimum(dist, np.linalg.norm(U - U[chosen[-1]], axis=1))
+    X = bounds[:, 0] + U * (bounds[:, 1] - bounds[:, 0])
+    return X, X[chosen]

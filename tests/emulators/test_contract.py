@@ -3,18 +3,31 @@
 import numpy as np
 import pytest
 
-from emulators import GaussianProcess, runtime
+from emulators import GaussianProcess, MultiFidelityGP, runtime
 from emulators.errors import NotFittedError
 from simulators.errors import OutOfDomainError
 from tests.emulators.contract import SPACE, smooth_function, training_data, waveform
 
-FACTORIES = {"gp": lambda: GaussianProcess(restarts=2, pca=0.99999, seed=0)}
+FACTORIES = {"gp": lambda: GaussianProcess(restarts=2, pca=0.99999, seed=0),
+             "mfgp": lambda: MultiFidelityGP(restarts=2, pca=0.99999, seed=0)}
+
+
+def _fit_two_levels(emu, X, Y):
+    """A cheaper level below the training data: 40 more points, a scaled caricature."""
+    Xc = np.concatenate([X, SPACE.sample(40, method="lhs", seed=2)])
+    low = {"y": 0.7 * smooth_function(Xc) + 0.2 * Xc[:, 0], "w": 0.8 * waveform(Xc) + 0.1}
+    return emu.fit([(Xc, low), (X, Y)], space=SPACE)
+
+
+#: How each kind is fitted on the contract's data (default: ``fit(X, Y, space=SPACE)``).
+FITTERS = {"mfgp": _fit_two_levels}
 
 
 @pytest.fixture(scope="module", params=sorted(FACTORIES))
 def fitted(request):
     X, Y = training_data()
-    return FACTORIES[request.param]().fit(X, Y, space=SPACE)
+    fit = FITTERS.get(request.param, lambda emu, X, Y: emu.fit(X, Y, space=SPACE))
+    return fit(FACTORIES[request.param](), X, Y)
 
 
 def test_predict_shapes_and_accuracy(fitted):

@@ -1,0 +1,313 @@
+"""``MultiFidelityGP``: Kennedy–O'Hagan autoregressive and nonlinear (NARGP) GP emulators."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from emulators.base import Emulator, _as_output_map, _bounding_space, _hash_arrays
+from emulators.gp.fit import FitReport
+from emulators.gp.model import KERNELS
+from emulators.mfgp.fit import fit_level
+from emulators.outputs import OutputTransform
+from emulators.runtime.mfgp import MFGPPredictor
+from simulators.design import ParameterSpace
+
+#: Nested designs: a high-fidelity point matches a lower one within this unit-cube distance.
+NEST_ATOL = 1e-10
+
+
+class MultiFidelityGP(Emulator):
+    """Multi-fidelity Gaussian-process emulator of the highest of ``L ≥ 2`` fidelity levels.
+
+    ``kind="linear"`` is the autoregressive model of Kennedy & O'Hagan (2000, eq. 2),
+    ``f_t(x) = ρ_t(x) f_{t−1}(x) + δ_t(x)``, with ``ρ_t`` constant or linear in the
+    unit-cube inputs, fitted recursively level by level (Le Gratiet & Garnier 2014, §3):
+    on nested designs level ``t`` is a GP on its own points with regressors
+    ``[g(x) f_{t−1}(x), 1]`` taken from the observed lower-level outputs.  When a level's
+    points are not a subset of the level below, the lower level's posterior mean stands in
+    for ``f_{t−1}`` there (a warning, and ``"nested": false`` in the card).
+    ``kind="nonlinear"`` is NARGP (Perdikaris et al. 2017, eq. 4–5): level ``t`` is a GP on
+    ``[x, f_{t−1}(x)]`` with kernel ``k_ρ(x) k_f(f) + k_δ(x)``, predicted by Monte Carlo
+    over the lower level's posterior on ``mc_draws`` fixed, seeded draws (stratified normal
+    quantiles), so predictions are deterministic.
+
+    Honest intervals: pooled over 3 nested designs and 500 held-out points each, the 95%
+    intervals cover 0.95 (Forrester), 0.97 (Park) and 0.97 (borehole) of the high-fidelity
+    truth, but only ~0.80 on Currin, whose low-fidelity function has a kink a stationary
+    kernel on 12 points misses (the single-fidelity GP covers 0.84 of it there); see
+    ``tests/emulators/test_multifidelity.py``.  What makes them honest:
+
+    * the predictive variance carries every level's uncertainty, ``ρ² Var f_{t−1} +
+      Var δ_t`` (KOH 2000 eq. 5; Le Gratiet & Garnier 2014 eq. 3.7);
+    * ``β = [β_ρ, β_δ]`` are generalised-least-squares estimates and their covariance
+      ``(HᵀK⁻¹H)⁻¹`` enters the variance (the universal-kriging term of Le Gratiet &
+      Garnier eq. 3.8), plus ``gᵀ Cov(β_ρ) g · Var f_{t−1}`` for ρ's own uncertainty;
+    * hyperparameters maximise the *restricted* likelihood (REML), which, unlike plain ML,
+      does not shrink the signal variance of a 4-point level by the ``p`` degrees of
+      freedom spent on β; a weak log-normal prior on lengthscales (median 0.5 of the unit
+      cube) keeps a handful of points from being read as a constant or white noise;
+    * ``calibrate`` offers two rescalings of each level's variances, measured and *not*
+      the default: ``"t"`` (Student-t predictive of an estimated signal variance) and
+      ``"loo"`` (leave-one-out variance estimate, Bachoc 2013).  On the pairs above, the
+      first over-covers (Park 1.00) and the second under-covers (Forrester 0.89); the
+      REML plug-in with the GLS terms is the honest one (see the report in the tests).
+
+    All outputs share ONE output transform (standardisation and, for waveforms, a PCA
+    basis with ``pca``) fitted on the pooled outputs of every level, so each level's GP
+    learns the same latent columns and ``predict`` returns the top level's waveform with
+    pointwise variance.  Latent outputs are independent and batched, as in
+    :class:`~emulators.GaussianProcess`.
+
+    Parameters
+    ----------
+    kind : {"linear", "nonlinear"}
+    kernel : {"matern52", "matern32", "rbf"}
+    rho : {"constant", "linear"}
+        Scale factor of a linear level: constant, or ``ρ(x) = β₀ + Σ βᵢ uᵢ`` (needs more
+        than ``d + 3`` points on that level).
+    restarts, max_iter, tol, noise_floor, pca, seed
+        As :class:`~emulators.GaussianProcess` (``noise_floor`` on standardised outputs).
+    mc_draws : int
+        Monte Carlo draws of the nonlinear model's prediction.
+    calibrate : {None, "t", "loo"}
+        Optional rescaling of each level's variances after the fit: ``"t"`` multiplies by
+        ``(t_{ν,0.975}/z_{0.975})²`` with ``ν = n_t − p`` (the Student-t interval of an
+        estimated signal variance; Le Gratiet & Garnier 2014, §3.3), ``"loo"`` by the
+        leave-one-out estimate ``mean_i e_i²/s_i²`` (Bachoc 2013).
+    """
+
+    kind = "mfgp"
+
+    def __init__(self, kind: str = "linear", kernel: str = "matern52", *,
+                 rho: str = "constant", restarts: int = 3, max_iter: int = 200,
+                 tol: float = 1e-9, noise_floor: float = 1e-6,
+                 pca: float | int | None = None, mc_draws: int = 200,
+                 calibrate: str | None = None, seed: int | None = 0):
+        super().__init__()
+        if kind not in ("linear", "nonlinear"):
+            raise ValueError(f"unknown kind {kind!r}; choose 'linear' (Kennedy-O'Hagan) or "
+                             f"'nonlinear' (NARGP)")
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+        if rho not in ("constant", "linear"):
+            raise ValueError(f"unknown rho {rho!r}; choose 'constant' or 'linear'")
+        if rho == "linear" and kind == "nonlinear":
+            warnings.warn("rho='linear' has no effect with kind='nonlinear' (the kernel "
+                          "k_rho(x) models the scale)", UserWarning, stacklevel=2)
+        if restarts < 1:
+            raise ValueError(f"restarts must be >= 1, got {restarts}")
+        if mc_draws < 1:
+            raise ValueError(f"mc_draws must be >= 1, got {mc_draws}")
+        self.link, self.kernel, self.rho = kind, kernel, rho
+        self.restarts, self.max_iter, self.tol = int(restarts), int(max_iter), float(tol)
+        self.noise_floor, self.pca, self.mc_draws = float(noise_floor), pca, int(mc_draws)
+        if calibrate not in ("loo", "t", None):
+            raise ValueError(f"unknown calibrate {calibrate!r}; choose 'loo', 't' or None")
+        self.calibrate = calibrate
+        self.seed = seed
+        self.fit_reports: list[list[FitReport]] = []
+        self.levels_card: list[dict[str, Any]] = []
+        self._predictor: MFGPPredictor | None = None
+
+    def __repr__(self) -> str:
+        return (f"MultiFidelityGP(kind={self.link!r}, kernel={self.kernel!r}, "
+                f"rho={self.rho!r}, restarts={self.restarts}, pca={self.pca})")
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, levels: Any, Y: Any = None, *, space: ParameterSpace | None = None,
+            units: Mapping[str, str] | None = None, **unused: Any) -> MultiFidelityGP:
+        """Fit on fidelity levels, lowest first.
+
+        Parameters
+        ----------
+        levels : list of (X, Y), or an object with ``.levels``
+            ``X (n_t, d)`` in physical units; ``Y`` an array ``(n_t,)`` / ``(n_t, m)`` or a
+            mapping ``{name: (n_t,) or (n_t, T)}`` with the same names on every level.  An
+            object with ``.levels`` (a ``datasets.levels.TrainingSet``) gives each level's
+            ``.fidelity``, ``.X``, ``.Y``, and its ``.space``/``.units`` when not passed.
+        space : ParameterSpace, optional
+            Domain; without it the bounding box of all levels' inputs (the card says so).
+        units : mapping, optional
+            Output units.
+        """
+        if Y is not None:
+            raise TypeError("MultiFidelityGP.fit takes the fidelity levels, lowest first: "
+                            "fit([(X_low, Y_low), (X_high, Y_high)]) or a TrainingSet")
+        if unused:
+            raise TypeError(f"MultiFidelityGP.fit got unexpected arguments {sorted(unused)}")
+        names, Xs, Ys = [], [], []
+        if hasattr(levels, "levels"):
+            space = space if space is not None else getattr(levels, "space", None)
+            units = units if units is not None else getattr(levels, "units", None)
+            for t, lev in enumerate(levels.levels):
+                names.append(str(getattr(lev, "fidelity", f"level{t}")))
+                Xs.append(lev.X)
+                Ys.append(lev.Y)
+        elif isinstance(levels, Sequence) and not isinstance(levels, str | bytes):
+            for t, item in enumerate(levels):
+                if not (isinstance(item, Sequence) and len(item) == 2):
+                    raise TypeError(f"level {t} must be a pair (X, Y), got "
+                                    f"{type(item).__name__}")
+                names.append(f"level{t}")
+                Xs.append(item[0])
+                Ys.append(item[1])
+        else:
+            raise TypeError(f"levels must be a list of (X, Y) pairs or a TrainingSet, got "
+                            f"{type(levels).__name__}")
+        if len(Xs) < 2:
+            raise ValueError(f"a multi-fidelity GP needs at least 2 levels, got {len(Xs)}; "
+                             f"use GaussianProcess for one")
+        Xs, Ymaps = self._check_levels(Xs, Ys)
+        if space is None:
+            space = _bounding_space(np.concatenate(Xs))
+            self._space_inferred = True
+        self.space = space
+        Xs = [space.check(X) for X in Xs]
+        pooled = {k: np.concatenate([Y[k] for Y in Ymaps]) for k in Ymaps[0]}
+        self.outputs = OutputTransform.fit(pooled, units, pca=self.pca)
+        hashes = [_hash_arrays(X, *Y.values()) for X, Y in zip(Xs, Ymaps, strict=True)]
+        self.training_hash = hashlib.sha256("".join(hashes).encode()).hexdigest()
+        self.levels_card = [{"fidelity": f, "n": len(X), "sha256": h}
+                            for f, X, h in zip(names, Xs, hashes, strict=True)]
+        self._fit_levels([space.to_unit(X) for X in Xs], [self.outputs.forward(Y) for Y in Ymaps])
+        return self
+
+    def _check_levels(self, Xs: list, Ys: list) -> tuple[list[np.ndarray], list[dict]]:
+        out_X, out_Y, keys, d = [], [], None, None
+        for t, (X, Y) in enumerate(zip(Xs, Ys, strict=True)):
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2:
+                raise ValueError(f"level {t}: X must be 2-D (n, d), got shape {X.shape}")
+            if d is not None and X.shape[1] != d:
+                raise ValueError(f"level {t} has {X.shape[1]} inputs, level 0 has {d}")
+            d = X.shape[1]
+            Ymap, squeeze = _as_output_map(Y, len(X))
+            if keys is not None and list(Ymap) != keys:
+                raise ValueError(f"level {t} has outputs {list(Ymap)}, level 0 has {keys}; "
+                                 f"align names (and units) across levels first")
+            if keys is not None:
+                for k in keys:
+                    if Ymap[k].shape[1:] != out_Y[0][k].shape[1:]:
+                        raise ValueError(f"output {k!r} is {Ymap[k].shape[1:]} per run on "
+                                         f"level {t} but {out_Y[0][k].shape[1:]} on level 0")
+            keys = list(Ymap)
+            if not np.all(np.isfinite(X)) or not all(np.all(np.isfinite(y))
+                                                     for y in Ymap.values()):
+                raise ValueError(f"level {t} holds NaN or infinite values; drop failed runs "
+                                 f"before fitting")
+            if len(X) < 3:
+                raise ValueError(f"level {t} has {len(X)} points; each level needs at least 3")
+            self._squeeze = squeeze
+            out_X.append(X)
+            out_Y.append(Ymap)
+        return out_X, out_Y
+
+    def _fit_levels(self, Us: list[np.ndarray], Zs: list[np.ndarray]) -> None:
+        """Fit level by level (Le Gratiet & Garnier 2014, §3.2), then build the predictor."""
+        m = Zs[0].shape[1]
+        d = Us[0].shape[1]
+        arrays: dict[str, np.ndarray] = {}
+        blocks: dict[str, dict[str, Any]] = {}
+        self.fit_reports = []
+        eps = self._draws(len(Us) - 1) if self.link == "nonlinear" else None
+        prev: MFGPPredictor | None = None
+        for t, (U, Z) in enumerate(zip(Us, Zs, strict=True)):
+            n = len(U)
+            prefix = f"mf.{t}."
+            info: dict[str, Any] = {"kernel": self.kernel, "n": n,
+                                    "fidelity": self.levels_card[t]["fidelity"]}
+            F = None
+            if t == 0:
+                info["type"] = "gp"
+                H = np.ones((m, n, 1))
+            else:
+                F, nested = self._lower_values(prev, Us[t - 1], Zs[t - 1], U, t)
+                info["nested"] = nested
+                info["type"] = self.link
+                if self.link == "linear":
+                    g = np.ones((n, 1)) if self.rho == "constant" else np.c_[np.ones(n), U]
+                    if n < g.shape[1] + 3:
+                        raise ValueError(f"level {t} has {n} points, too few for rho="
+                                         f"{self.rho!r} ({g.shape[1] + 1} regression "
+                                         f"coefficients); use rho='constant' or add points")
+                    H = np.concatenate([g[None] * F[:, :, None], np.ones((m, n, 1))], axis=2)
+                    F = None
+                    info["rho"] = self.rho
+                else:
+                    H = np.ones((m, n, 1))
+            level_arrays, reports = fit_level(
+                U, H, Z.T, kernel=self.kernel, F=F, restarts=self.restarts,
+                max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
+                delta_scale=1.0 if t == 0 or F is not None else 0.1,
+                calibrate=self.calibrate,
+                seed=None if self.seed is None else self.seed + t)
+            self.fit_reports.append(reports)
+            info["fit"] = [r.status for r in reports]
+            arrays.update({prefix + k: v for k, v in level_arrays.items()})
+            blocks[prefix] = info
+            if eps is not None and t >= 1:
+                arrays["mf.eps"] = eps[:t]  # the draws of the levels fitted so far
+            card = self._predictor_card(blocks, t + 1, d)
+            prev = MFGPPredictor(card, arrays)
+        self._arrays = arrays
+        self._blocks = blocks
+        self._predictor = prev
+
+    def _lower_values(self, prev: MFGPPredictor, U_low: np.ndarray, Z_low: np.ndarray,
+                      U: np.ndarray, t: int) -> tuple[np.ndarray, bool]:
+        """``f_{t−1}`` at level ``t``'s points ``(m, n)``: observed on a nested design, else
+        the lower level's posterior mean."""
+        dist = np.abs(U[:, None, :] - U_low[None, :, :]).max(axis=2)
+        idx = dist.argmin(axis=1)
+        if np.all(dist[np.arange(len(U)), idx] <= NEST_ATOL):
+            return Z_low[idx].T, True
+        warnings.warn(f"level {t}'s inputs are not a subset of level {t - 1}'s (non-nested "
+                      f"design): the lower level's posterior mean stands in for its outputs "
+                      f"there, and its uncertainty at those points is ignored in the fit",
+                      UserWarning, stacklevel=4)
+        return prev.level_predictions(U)[-1][0], False
+
+    def _draws(self, k: int) -> np.ndarray:
+        """``(k, S)`` stratified standard-normal draws (one permutation per level)."""
+        from scipy.special import ndtri
+
+        rng = np.random.default_rng(self.seed)
+        q = ndtri((np.arange(self.mc_draws) + 0.5) / self.mc_draws)
+        return np.stack([rng.permutation(q) for _ in range(k)])
+
+    def _predictor_card(self, blocks: dict, levels: int, d: int) -> dict[str, Any]:
+        return {"inputs": [None] * d,
+                "model": {"levels": levels, "link": self.link, "rho": self.rho,
+                          "blocks": blocks}}
+
+    # -- hooks ----------------------------------------------------------------------------
+    def _fit(self, U: np.ndarray, Z: np.ndarray) -> None:
+        raise TypeError("MultiFidelityGP is fitted on fidelity levels: call fit(levels)")
+
+    def _predict(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._predictor(U)
+
+    def _sample(self, U: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self._predictor.sample(U, n, rng)
+
+    def _export_arrays(self) -> dict[str, np.ndarray]:
+        return dict(self._arrays)
+
+    def _card_model(self) -> dict[str, Any]:
+        card = self._predictor_card(self._blocks, len(self._blocks), 0)["model"]
+        if self.link == "nonlinear":
+            card.pop("rho")
+        return {**card, "kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
+                "calibrate": self.calibrate,
+                **({"mc_draws": self.mc_draws} if self.link == "nonlinear" else {})}
+
+    def level_predictions(self, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Latent (standardised) noise-free mean and variance ``(q, m)`` of every level."""
+        self._check_fitted()
+        U = self.space.to_unit(self.space.check(X))
+        return [(mu.T, var.T) for mu, var in self._predictor.level_predictions(U)]

@@ -1,0 +1,200 @@
+"""Fit one fidelity level: L-BFGS on the restricted likelihood, from several starts.
+
+A function, kept apart from the model (STYLE §1); it returns the level's posterior
+arrays in the layout :mod:`emulators.runtime.mfgp` reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from emulators.gp.fit import FitReport
+from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
+
+
+def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
+              F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
+              tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
+              calibrate: str | None = None, seed: int | None = 0
+              ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
+    """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
+    (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
+    start; ``calibrate="loo"`` then scales its variances by :func:`loo_variance_factor`,
+    ``"t"`` by :func:`student_t_factor`, ``None`` keeps the REML plug-in.
+    Returns the arrays (unprefixed keys) and one report per start."""
+    n, d = U.shape
+    m = y.shape[0]
+    Ut = torch.as_tensor(U, dtype=torch.float64)
+    Ht = torch.as_tensor(H, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.float64)
+    Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
+    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None)
+    gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+
+    def loss() -> torch.Tensor:
+        return restricted_nll(model, Ut, Ft, Ht, yt)
+
+    best = torch.full((m,), float("inf"), dtype=torch.float64)
+    best_state = None
+    reports = []
+    for r in range(restarts):
+        initialise(model, r, gen, delta_scale)
+        report = _lbfgs(model, loss, max_iter=max_iter, tol=tol)
+        reports.append(report)
+        now = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
+                           dtype=torch.float64)
+        better = torch.isfinite(now) & (now < best)
+        if best_state is None:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        for k, v in model.state_dict().items():
+            if v.dim() >= 1 and v.shape[0] == m:
+                best_state[k][better] = v.detach()[better]
+        best = torch.where(better, now, best)
+    if not torch.isfinite(best).all():
+        bad = torch.nonzero(~torch.isfinite(best)).ravel().tolist()
+        raise ValueError(f"the fit of a fidelity level failed for latent outputs {bad} from "
+                         f"every start ({reports[-1].message}); check for duplicated inputs "
+                         f"with different outputs, or raise noise_floor")
+    model.load_state_dict(best_state)
+    if calibrate == "loo":
+        _scale_variance(model, loo_variance_factor(model, Ut, Ft, Ht, yt))
+    elif calibrate == "t":
+        _scale_variance(model, student_t_factor(n - H.shape[2]))
+    return posterior_arrays(model, Ut, Ft, Ht, yt), reports
+
+
+def loo_variance_factor(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
+                        H: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-validation estimate of the variance scale, ``c = mean_i e_i² / s_i²`` over
+    leave-one-out residuals ``e_i`` and variances ``s_i²`` (Bachoc 2013, Comput. Stat. Data
+    Anal. 66, eq. 7: robust to a misspecified covariance, where ML/REML are not), one per
+    output ``(m,)``.  With β by GLS the leave-one-out quantities are closed-form
+    (Dubrule 1983): ``e_i = (P y)_i / P_ii``, ``s_i² = 1 / P_ii`` with
+    ``P = K⁻¹ − K⁻¹H (HᵀK⁻¹H)⁻¹ HᵀK⁻¹``."""
+    with torch.no_grad():
+        s = gls(model.covariance(U, F), model.noise, H, y)
+        n = U.shape[0]
+        eye = torch.eye(n, dtype=torch.float64).expand_as(s["L"])
+        L_inv = torch.linalg.solve_triangular(s["L"], eye, upper=False)
+        proj = eye - s["A"] @ torch.linalg.solve(s["G"], s["A"].transpose(-1, -2))
+        P = L_inv.transpose(-1, -2) @ proj @ L_inv
+        Py = (L_inv.transpose(-1, -2) @ s["r"].unsqueeze(-1)).squeeze(-1)
+        diag = torch.diagonal(P, dim1=-2, dim2=-1).clamp_min(1e-300)
+        return (Py**2 / diag).mean(-1)
+
+
+def student_t_factor(dof: int) -> float:
+    """``(t_{ν, 0.975} / z_{0.975})²``: the variance factor that turns a Gaussian 95%
+    interval into the Student-t one of a level whose signal variance is estimated from
+    ``ν = n − p`` residual degrees of freedom (Le Gratiet & Garnier 2014, §3.3; Santner et
+    al. 2003, §4.1.3: with σ² integrated out under its reference prior the predictive is
+    Student-t with ``n − p`` degrees of freedom)."""
+    from scipy.stats import norm, t
+
+    dof = max(int(dof), 1)
+    return float((t.ppf(0.975, dof) / norm.ppf(0.975)) ** 2)
+
+
+def _scale_variance(model: LevelModel, c: float | torch.Tensor) -> None:
+    """``K → c K`` (signal and noise variances): the posterior mean is unchanged and
+    every variance term is multiplied by ``c``."""
+    with torch.no_grad():
+        kernels = [model.delta] + ([model.rho] if model.nonlinear else [])
+        for k in kernels:
+            top = 0.999 * k.raw_outputscale_constraint.upper_bound
+            k.outputscale = (k.outputscale * c).clamp(min=1.001 * k.raw_outputscale_constraint
+                                                      .lower_bound, max=top)
+        model.raw_noise.copy_(model.noise_constraint.inverse_transform(
+            (model.noise * c).clamp(min=1.001 * model.noise_constraint.lower_bound,
+                                    max=0.999 * model.noise_constraint.upper_bound)))
+
+
+def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
+                     H: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+    """GLS posterior of a fitted level (Le Gratiet & Garnier 2014 eq. 3.4–3.8)."""
+    with torch.no_grad():
+        s = gls(model.covariance(U, F), model.noise, H, y)
+        n = U.shape[0]
+        eye = torch.eye(n, dtype=torch.float64).expand_as(s["L"])
+        L_inv = torch.linalg.solve_triangular(s["L"], eye, upper=False)
+        alpha = (L_inv.transpose(-1, -2) @ s["r"].unsqueeze(-1)).squeeze(-1)
+        beta = s["beta"]
+        out = {
+            "train_u": U.numpy(),
+            "lengthscale": model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy(),
+            "outputscale": model.delta.outputscale.reshape(-1).numpy(),
+            "noise": model.noise.reshape(-1).numpy(),
+            "mean": beta[:, -1].numpy(),
+            "alpha": alpha.numpy(),
+            "L_inv": torch.tril(L_inv).numpy(),
+            "LinvH": s["A"].numpy(),
+            "beta_cov": torch.linalg.inv(s["G"]).numpy(),
+        }
+        if beta.shape[1] > 1:
+            out["rho"] = beta[:, :-1].numpy()
+        if model.nonlinear:
+            out["train_f"] = F.numpy()
+            out["rho_lengthscale"] = model.rho.base_kernel.lengthscale.reshape(model.m,
+                                                                               -1).numpy()
+            out["rho_outputscale"] = model.rho.outputscale.reshape(-1).numpy()
+            out["f_lengthscale"] = model.f.lengthscale.reshape(-1).numpy()
+        return {k: np.ascontiguousarray(v, dtype=np.float64).copy() for k, v in out.items()}
+
+
+def _lbfgs(model: torch.nn.Module, loss_fn, *, max_iter: int, tol: float,
+           chunk: int = 25) -> FitReport:
+    """L-BFGS (strong Wolfe) on ``loss_fn().sum()`` in chunks; a step that breaks down
+    (failed Cholesky, non-finite loss) rolls back to the last finite point (as
+    :func:`emulators.gp.fit.fit_mll`)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def snapshot():
+        return [p.detach().clone() for p in params]
+
+    def restore(saved):
+        with torch.no_grad():
+            for p, s in zip(params, saved, strict=True):
+                p.copy_(s)
+
+    try:
+        with torch.no_grad():
+            last = loss_fn()
+    except (RuntimeError, ValueError) as exc:
+        return FitReport("failed", 0, [float("nan")], message=str(exc))
+    if not torch.isfinite(last).all():
+        return FitReport("failed", 0, last.tolist(), message="non-finite loss at the start")
+    good, done, status, message = snapshot(), 0, "max_iter", ""
+    while done < max_iter:
+        n = min(chunk, max_iter - done)
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, tolerance_grad=1e-9,
+                                tolerance_change=tol, history_size=20,
+                                line_search_fn="strong_wolfe")
+
+        def closure(opt=opt):
+            opt.zero_grad()
+            value = loss_fn().sum()
+            if torch.isfinite(value):
+                value.backward()
+            return value
+
+        try:
+            opt.step(closure)
+            with torch.no_grad():
+                now = loss_fn()
+        except (RuntimeError, ValueError) as exc:
+            restore(good)
+            status, message = "stopped", f"stopped at the last finite point: {exc}"
+            break
+        if not torch.isfinite(now).all():
+            restore(good)
+            status, message = "stopped", "stopped at the last finite point: non-finite loss"
+            break
+        used = int(opt.state[opt._params[0]].get("n_iter", n))
+        done += used
+        change = float((last.sum() - now.sum()).abs())
+        last, good = now, snapshot()
+        if used < n or change <= tol * max(1.0, float(now.sum().abs())):
+            status = "converged"
+            break
+    return FitReport(status, done, last.tolist(), message)

@@ -1,0 +1,297 @@
+"""Multi-fidelity GPs against the standard low/high-fidelity pairs (known answers).
+
+Designs are nested (a greedy maximin subset of a Latin hypercube, as in Le Gratiet &
+Garnier 2014); accuracy and 95% coverage are pooled over a few seeds and 500 held-out
+points per seed.  Pair definitions and design sizes: ``simulators.testfunctions``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emulators import GaussianProcess, MultiFidelityGP, runtime
+from emulators.errors import EmulatorFileError
+from emulators.runtime.mfgp import MFGPPredictor
+from simulators.design import Parameter, ParameterSpace
+from simulators.testfunctions import multifidelity_pairs, nested_design
+
+PAIRS = multifidelity_pairs()
+
+
+def _space(bounds) -> ParameterSpace:
+    return ParameterSpace([Parameter(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)])
+
+
+def _run(name: str, seeds, **kwargs) -> dict[str, float]:
+    """R² of MF and single-fidelity GPs and the MF 95% coverage, pooled over seeds."""
+    P = PAIRS[name]
+    space = _space(P["bounds"])
+    err_mf, err_gp, var_y, inside = [], [], [], []
+    for s in seeds:
+        Xl, Xh = nested_design(P["bounds"], P["n_low"], P["n_high"], s)
+        Xt = space.sample(500, method="random", seed=1000 + s)
+        yt = P["high"](Xt)
+        mf = MultiFidelityGP(restarts=2, seed=s, **kwargs).fit(
+            [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=space)
+        mean, var = mf.predict(Xt)
+        gp_mean, _ = GaussianProcess(restarts=2, seed=s).fit(Xh, P["high"](Xh),
+                                                             space=space).predict(Xt)
+        err_mf.append((mean - yt) ** 2)
+        err_gp.append((gp_mean - yt) ** 2)
+        var_y.append(np.full_like(yt, yt.var()))
+        inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(var))
+    v = np.concatenate(var_y)
+    return {"r2": 1 - np.concatenate(err_mf).mean() / v.mean(),
+            "r2_gp": 1 - np.concatenate(err_gp).mean() / v.mean(),
+            "coverage": np.concatenate(inside).mean()}
+
+
+def _check(res: dict[str, float], r2_min: float, coverage=(0.90, 0.98)) -> None:
+    assert res["r2"] > max(res["r2_gp"], r2_min), res
+    assert coverage[0] <= res["coverage"] <= coverage[1], res
+
+
+def test_forrester_beats_high_fidelity_gp_with_honest_intervals():
+    res = _run("forrester", range(2))
+    _check(res, 0.98)
+
+
+def test_forrester_recovers_the_scale_factor():
+    # f_h = 2 f_l − 20 x + 20 exactly (Forrester et al. 2007, eq. 8–9): ρ = 2 in physical
+    # units; both levels share one standardisation, so the latent ρ is 2 as well.
+    P = PAIRS["forrester"]
+    Xl, Xh = nested_design(P["bounds"], 11, 4, 0)
+    mf = MultiFidelityGP(restarts=2).fit([(Xl, P["low"](Xl)), (Xh, P["high"](Xh))])
+    rho = mf._arrays["mf.1.rho"][0, 0]
+    sd = np.sqrt(mf._arrays["mf.1.beta_cov"][0, 0, 0])
+    assert abs(rho - 2.0) < max(3 * sd, 0.05), (rho, sd)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, r2_min", [("park", 0.95), ("borehole", 0.99)])
+def test_pairs_beat_high_fidelity_gp_with_honest_intervals(name, r2_min):
+    _check(_run(name, range(3)), r2_min)
+
+
+@pytest.mark.slow
+def test_currin_beats_high_fidelity_gp_but_intervals_are_short():
+    # Known shortfall, kept visible: 95% intervals cover ~0.80, not 0.90.  The cause is
+    # level 0: f_l has a kink at x2 = 0.05 (max(0, x2 − 0.05), Xiong et al. 2013 eq. 22)
+    # and a steep rise at x1 → 0, which a stationary kernel on 12 points misses — the
+    # single-fidelity GaussianProcess on the same 12 low-fidelity points covers only 0.84
+    # of f_l, and 24 points do not help.  Tightened to [0.90, 0.98] once level 0 is fixed.
+    _check(_run("currin", range(3)), 0.75, coverage=(0.75, 0.98))  # measured 0.786, 0.801
+
+
+def test_nonlinear_option_learns_perdikaris_pair():
+    # f_h = (x − √2) f_l², f_l = sin 8πx; 50 / 14 points (Perdikaris et al. 2017, §3.1):
+    # NARGP with squared-exponential kernels, as in the paper, reaches relative L2 error
+    # ≤ 5% (1.3% measured; Matérn-5/2 gives 6-7%); the linear model cannot (quadratic link).
+    P = PAIRS["perdikaris"]
+    space = _space(P["bounds"])
+    Xl, Xh = nested_design(P["bounds"], 50, 14, 0)
+    Xt = np.linspace(0, 1, 400)[:, None]
+    yt = P["high"](Xt)
+    levels = [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))]
+    nl = MultiFidelityGP("nonlinear", kernel="rbf", restarts=2, mc_draws=100).fit(
+        levels, space=space)
+    mean, var = nl.predict(Xt)
+    err = np.linalg.norm(mean - yt) / np.linalg.norm(yt)
+    assert err <= 0.05, err
+    lin_mean, _ = MultiFidelityGP("linear", restarts=2).fit(levels, space=space).predict(Xt)
+    assert np.linalg.norm(lin_mean - yt) / np.linalg.norm(yt) > 2 * err
+    # Deterministic: fixed draws, so a second call is bit-identical.
+    mean2, var2 = nl.predict(Xt)
+    assert np.array_equal(mean, mean2) and np.array_equal(var, var2)
+    assert 0.85 <= np.mean(np.abs(mean - yt) <= 1.96 * np.sqrt(var)) <= 1.0
+
+
+def _three_level_waveform_set():
+    """Three nested levels of a scalar and a waveform output; level t is a cheaper
+    caricature of level t+1."""
+    space = ParameterSpace([Parameter("a", 0.0, 1.0, unit="m"),
+                            Parameter("b", 1.0, 10.0, unit="Pa", dist="loguniform")])
+    X2 = space.sample(40, method="lhs", seed=3)
+    X1 = X2[:12]
+    X0 = X1[:6]
+    phase = np.arange(30) / 30
+
+    def level(X, t):
+        scale = (0.6, 0.85, 1.0)[t]
+        y = np.sin(3 * X[:, 0]) * scale + 0.5 * np.log(X[:, 1]) + 0.1 * t * X[:, 0]
+        w = scale * (1 + X[:, :1]) * np.sin(2 * np.pi * phase)[None] + 0.1 * np.log(
+            X[:, 1:2]) * phase
+        return {"y": y, "w": w}
+
+    return space, [(X2, level(X2, 0)), (X1, level(X1, 1)), (X0, level(X0, 2))], level
+
+
+@pytest.mark.parametrize("kind", ["linear", "nonlinear"])
+def test_export_predicts_like_the_fitted_object(kind, tmp_path):
+    space, levels, _ = _three_level_waveform_set()
+    mf = MultiFidelityGP(kind, restarts=1, pca=0.9999, mc_draws=20).fit(
+        levels, space=space, units={"y": "mmHg", "w": "mL/s"})
+    assert isinstance(mf._predictor, MFGPPredictor)  # the runtime class, in memory too
+    path = mf.export(tmp_path / "mf.safetensors")
+    emu = runtime.load(path)
+    Xt = space.sample(30, method="random", seed=5)
+    m1, v1 = mf.predict(Xt)
+    m2, v2 = emu.predict(Xt)
+    np.testing.assert_allclose(m2, m1, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(v2, v1, rtol=1e-8, atol=0)
+    d = emu.predict_dict(Xt)
+    assert d["w"][0].shape == (30, 30) and np.all(d["w"][1] > 0)
+    card = emu.card
+    assert card["kind"] == "mfgp" and card["model"]["levels"] == 3
+    assert sorted(card["model"]["blocks"]) == ["mf.0.", "mf.1.", "mf.2."]
+    assert [b["type"] for b in card["model"]["blocks"].values()] == ["gp", kind, kind]
+    assert [lv["n"] for lv in card["levels"]] == [40, 12, 6]
+    np.testing.assert_array_equal(emu.predictor.train_inputs(), space.to_unit(levels[2][0]))
+
+
+def test_variance_includes_lower_level_uncertainty():
+    # Var f_t ≥ ρ² Var f_{t−1} (KOH 2000 eq. 5): far from level 0's data the top-level
+    # variance grows with it, and the nested top level interpolates its own points.
+    space, levels, _ = _three_level_waveform_set()
+    mf = MultiFidelityGP(restarts=1).fit([(X, Y["y"]) for X, Y in levels], space=space)
+    Xt = space.sample(200, method="random", seed=6)
+    lv = mf.level_predictions(Xt)
+    rho = mf._arrays["mf.2.rho"][0, 0] * mf._arrays["mf.1.rho"][0, 0]
+    assert np.all(lv[2][1] >= rho**2 * lv[0][1] * (1 - 1e-9))
+    mean, var = mf.predict(levels[2][0])
+    np.testing.assert_allclose(mean, levels[2][1]["y"], atol=1e-3 * np.std(levels[2][1]["y"]))
+
+
+def test_training_set_object_and_non_nested_design():
+    class Level:
+        def __init__(self, fidelity, X, Y):
+            self.fidelity, self.X, self.Y = fidelity, X, Y
+
+    class TrainingSet:  # duck type of datasets.levels.TrainingSet
+        def __init__(self, levels, space, units):
+            self.levels, self.space, self.units = levels, space, units
+
+    P = PAIRS["forrester"]
+    space = _space(P["bounds"])
+    Xl = np.linspace(0, 1, 11)[:, None]
+    Xh = np.array([[0.05], [0.42], [0.63], [0.97]])  # not on the low-fidelity grid
+    ts = TrainingSet([Level("coarse", Xl, {"y": P["low"](Xl)}),
+                      Level("fine", Xh, {"y": P["high"](Xh)})], space, {"y": "m"})
+    with pytest.warns(UserWarning, match="not a subset"):
+        mf = MultiFidelityGP(restarts=2).fit(ts)
+    assert mf._blocks["mf.1."]["nested"] is False
+    assert [lv["fidelity"] for lv in mf.levels_card] == ["coarse", "fine"]
+    assert mf.outputs.blocks[0].unit == "m"
+    Xt = np.linspace(0, 1, 200)[:, None]
+    mean, _ = mf.predict_dict(Xt)["y"]
+    yt = P["high"](Xt)
+    assert 1 - np.mean((mean - yt) ** 2) / yt.var() > 0.95
+
+
+@pytest.mark.parametrize("kind, pair, sizes", [("linear", "forrester", (11, 4)),
+                                               ("nonlinear", "perdikaris", (30, 10))])
+def test_samples_carry_the_predictive_moments(kind, pair, sizes):
+    # Joint draws level by level (β drawn from its GLS posterior for linear levels) have
+    # the mean and variance that predict gives in closed form / by its fixed MC draws.
+    P = PAIRS[pair]
+    Xl, Xh = nested_design(P["bounds"], *sizes, 1)
+    mf = MultiFidelityGP(kind, restarts=1).fit([(Xl, P["low"](Xl)), (Xh, P["high"](Xh))],
+                                               space=_space(P["bounds"]))
+    Xt = np.array([[0.1], [0.5], [0.93]])
+    draws = mf.sample(Xt, 4000, seed=0)
+    mean, var = mf.predict(Xt)
+    assert draws.shape == (4000, 3)
+    np.testing.assert_allclose(draws.mean(0), mean, atol=5 * np.sqrt(var.max() / 4000))
+    # 4000 draws: ~2% sampling error of a Gaussian variance; the nonlinear level's
+    # marginal is a heavy-tailed mixture (f_h ∝ f_l²), whose sample variance is noisier.
+    np.testing.assert_allclose(draws.var(0), var, rtol=0.1 if kind == "linear" else 0.15)
+
+
+@pytest.mark.parametrize("levels, kwargs, match", [
+    ("one", {}, "at least 2 levels"),
+    ("names", {}, "align names"),
+    ("few", {"rho": "linear"}, "too few for rho='linear'"),
+])
+def test_bad_levels_are_refused(levels, kwargs, match):
+    X = np.linspace(0, 1, 8)[:, None]
+    data = {"one": [(X, X[:, 0])],
+            "names": [(X, {"a": X[:, 0]}), (X[:4], {"b": X[:4, 0]})],
+            "few": [(X, X[:, 0]), (X[:4], X[:4, 0])]}[levels]
+    with pytest.raises(ValueError, match=match):
+        MultiFidelityGP(restarts=1, **kwargs).fit(data)
+
+
+def test_malformed_file_is_refused(tmp_path):
+    P = PAIRS["forrester"]
+    Xl, Xh = nested_design(P["bounds"], 11, 4, 0)
+    mf = MultiFidelityGP(restarts=1).fit([(Xl, P["low"](Xl)), (Xh, P["high"](Xh))],
+                                         space=_space(P["bounds"]))
+    card, arrays = runtime.read_file(mf.export(tmp_path / "a.safetensors"))
+    # A 1.1 file with two GP blocks round-trips.
+    assert card["format_version"] == "1.1" and sorted(card["model"]["blocks"]) == [
+        "mf.0.", "mf.1."]
+    Xt = np.linspace(0.02, 0.98, 7)[:, None]
+    np.testing.assert_allclose(runtime.RuntimeEmulator(card, arrays).predict(Xt)[0],
+                               mf.predict(Xt)[0], rtol=1e-12)
+    bad = dict(arrays)
+    bad["mf.1.rho"] = np.ones((1, 3))
+    with pytest.raises(EmulatorFileError, match="mf.1.rho"):
+        runtime.RuntimeEmulator(card, bad)
+    del bad["mf.1.rho"]
+    with pytest.raises(EmulatorFileError, match="no array 'mf.1.rho'"):
+        runtime.RuntimeEmulator(card, bad)
+    with pytest.raises(EmulatorFileError, match="model.levels"):
+        runtime.RuntimeEmulator({**card, "model": {**card["model"], "levels": 99}}, arrays)
+
+
+def test_mfgp_file_loads_and_predicts_with_numpy_only(tmp_path):
+    P = PAIRS["perdikaris"]
+    Xl, Xh = nested_design(P["bounds"], 20, 6, 0)
+    mf = MultiFidelityGP("nonlinear", restarts=1, mc_draws=10).fit(
+        [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=_space(P["bounds"]))
+    path = mf.export(tmp_path / "nl.safetensors")
+    expected = mf.predict([[0.3]])[0][0]
+    code = textwrap.dedent(f"""
+        import sys
+        BLOCKED = ("torch", "gpytorch", "scipy", "linear_operator", "h5py", "joblib")
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(f"blocked import of {{name}}")
+        sys.meta_path.insert(0, Block())
+        from emulators import runtime
+        emu = runtime.load({str(path)!r})
+        print(repr(float(emu.predict([[0.3]])[0][0])))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert float(res.stdout.strip()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_linear_rho_recovers_a_varying_scale(tmp_path):
+    # f_h = (1 + x) f_l + x: ρ(x) = 1 + x exactly (KOH 2000 eq. 2 with ρ linear in x).
+    space = _space([[0.0, 1.0]])
+    Xl, Xh = nested_design(np.array([[0.0, 1.0]]), 20, 8, 0)
+
+    def low(X):
+        return np.sin(6 * X[:, 0])
+
+    def high(X):
+        return (1 + X[:, 0]) * low(X) + X[:, 0]
+
+    mf = MultiFidelityGP(rho="linear", restarts=2).fit([(Xl, low(Xl)), (Xh, high(Xh))],
+                                                       space=space)
+    rho = mf._arrays["mf.1.rho"][0]  # latent ρ(u) = rho[0] + rho[1] u; shared scaling
+    np.testing.assert_allclose(rho, [1.0, 1.0], atol=0.05)
+    Xt = np.linspace(0, 1, 101)[:, None]
+    mean, var = mf.predict(Xt)
+    assert 1 - np.mean((mean - high(Xt)) ** 2) / high(Xt).var() > 0.999
+    emu = runtime.load(mf.export(tmp_path / "rho.safetensors"))
+    np.testing.assert_allclose(emu.predict(Xt)[1], var, rtol=1e-12)
