@@ -219,18 +219,12 @@ def multifidelity_pairs() -> dict[str, dict[str, Any]]:
 
 def nested_design(bounds: np.ndarray, n_low: int, n_high: int, seed: int) -> tuple[
         np.ndarray, np.ndarray]:
-    """Nested design ``(X_low (n_low, d), X_high (n_high, d))``: a Latin hypercube for the
-    low level and a greedy maximin subset of it (from a random first point) for the high
-    level, so ``X_high ⊂ X_low`` (Le Gratiet & Garnier 2014, §3.1 use nested designs)."""
-    rng = np.random.default_rng(seed)
-    bounds = np.asarray(bounds, dtype=float)
-    d = len(bounds)
-    U = (rng.permuted(np.tile(np.arange(n_low), (d, 1)), axis=1).T
-         + rng.random((n_low, d))) / n_low
-    chosen = [int(rng.integers(n_low))]
-    dist = np.linalg.norm(U - U[chosen[0]], axis=1)
-    while len(chosen) < n_high:
-        chosen.append(int(dist.argmax()))
-        dist = np.minimum(dist, np.linalg.norm(U - U[chosen[-1]], axis=1))
-    X = bounds[:, 0] + U * (bounds[:, 1] - bounds[:, 0])
-    return X, X[chosen]
+    """Nested design ``(X_low (n_low, d), X_high (n_high, d))`` on a box: a maximin Latin
+    hypercube for the low level and a greedy maximin subset of it for the high level, so
+    ``X_high ⊂ X_low`` (Le Gratiet & Garnier 2014, §3.1); see :func:`simulators.design.nested`."""
+    from simulators.design import Parameter, ParameterSpace, nested
+
+    space = ParameterSpace([Parameter(f"x{j}", lo, hi)
+                            for j, (lo, hi) in enumerate(np.asarray(bounds, dtype=float))])
+    X_low, X_high = nested(space, [n_low, n_high], method="lhs", seed=seed)
+    return X_low, X_high

@@ -82,6 +82,7 @@ class MultiFidelityGP(Emulator):
     """
 
     kind = "mfgp"
+    multi_fidelity = True  # the pipeline fits it on every level
 
     def __init__(self, kind: str = "linear", kernel: str = "matern52", *,
                  rho: str = "constant", restarts: int = 3, max_iter: int = 200,
