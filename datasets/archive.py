@@ -3,7 +3,8 @@
 Layout (schema 1.x)::
 
     /                 attrs: schema_version, created, twinemu_version
-    /committed        ()  int64           number of committed rows (the commit point)
+    /committed        (1,) int64          number of committed rows (the commit point; a
+                                          scalar in schema 1.0)
     /meta             attrs: space (JSON), outputs (JSON), description, extra (JSON)
     /inputs           (n, d) float64      attrs: names, units, bounds
     /outputs/<qoi>    (n,) or (n, T)      attrs: unit, description; NaN where not computed
@@ -124,6 +125,12 @@ def _translate(path: Path, action: str):
     except ArchiveError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        if "metadata checksum" in str(exc):
+            raise ArchiveCorruptError(
+                f"campaign archive {str(path)!r} is damaged: its internal structure (HDF5 "
+                f"metadata) fails its checksum, so it cannot be read (the file was damaged on "
+                f"disk or in a copy). Restore it from a backup; 'twinemu archive repair' "
+                f"cannot rebuild damaged metadata.") from exc
         if "unable to lock file" in str(exc) or getattr(exc, "errno", None) == 11:
             raise ArchiveError(
                 f"campaign archive {str(path)!r} is in use by another process (a campaign "
@@ -153,7 +160,7 @@ class Archive:
         self.space = ParameterSpace.from_dict(json.loads(handle["meta"].attrs["space"]))
         specs = json.loads(handle["meta"].attrs["outputs"])
         self.outputs = [OutputSpec.from_dict(d) for d in specs]
-        self._n = int(handle["committed"][()])
+        self._n = self._committed()
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -206,7 +213,9 @@ class Archive:
     def _write_layout(cls, f: h5py.File, space: ParameterSpace, specs: list[OutputSpec],
                       description: str, extra: Mapping[str, Any] | None) -> None:
         f.attrs["schema_version"] = SCHEMA_VERSION
-        f.create_dataset("committed", data=np.int64(0))
+        # The commit point: one checksummed 8-byte chunk (a flipped bit cannot silently
+        # change how many runs there are).  Schema 1.0 stored a plain scalar.
+        _row_dataset(f, "committed", (), np.int64, fillvalue=0).resize(1, axis=0)
         f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
         f.attrs["twinemu_version"] = _twinemu_version()
         meta = f.create_group("meta")
@@ -277,15 +286,17 @@ class Archive:
                     h5file.clear_status_flags(path)  # left by a writer that was killed
                 if mode == "a":
                     f = h5py.File(path, "r+", libver="latest" if swmr else None)
+                elif swmr:
+                    f = h5file.open_swmr_reader(path)
                 else:
-                    f = h5py.File(path, "r", swmr=swmr)
+                    f = h5py.File(path, "r")
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
         try:
-            cls._check_schema(path, f)
             with _translate(path, "read"):
+                cls._check_schema(path, f)
                 archive = cls(path, f, lock=lock)
                 if mode == "a" and swmr and archive.checksummed:
                     f.swmr_mode = True
@@ -379,9 +390,21 @@ class Archive:
                 self._f["committed"].refresh()
                 for ds in self._row_datasets():
                     ds.refresh()
-        with _translate(self.path, "read"):
-            self._n = int(self._f["committed"][()])
+        self._n = self._committed()
         return self._n
+
+    def _committed(self) -> int:
+        """The commit counter: ``/committed``, a scalar (1.0) or one checksummed chunk."""
+        try:
+            with _translate(self.path, "read"):
+                return int(np.asarray(self._f["committed"][()]).reshape(-1)[0])
+        except ArchiveError as exc:
+            if not _is_checksum_error(exc):
+                raise
+            raise ArchiveCorruptError(
+                f"campaign archive {str(self.path)!r}: its commit counter fails its checksum "
+                f"(the file was damaged on disk or in a copy), so how many runs it holds is "
+                f"unknown. Restore it from a backup.", [], "committed") from exc
 
     # -- properties -----------------------------------------------------------------------
     @property
@@ -443,7 +466,7 @@ class Archive:
             if swmr and sb.status_flags:
                 h5file.clear_status_flags(self.path)
             self._f = h5py.File(self.path, "r+", libver="latest" if swmr else None)
-            self._n = int(self._f["committed"][()])
+            self._n = self._committed()
             if swmr and self.checksummed:
                 self._f.swmr_mode = True
         except Exception:  # left closed; the next call says so
@@ -576,7 +599,7 @@ class Archive:
                 f["provenance"][name][n] = _fit(name, str(getattr(prov, name)))
             f["provenance"]["wall_time"][n] = float(prov.wall_time)
             f.flush()
-            f["committed"][()] = n + 1  # the commit point: one 8-byte raw write
+            f["committed"][...] = n + 1  # the commit point: one 8-byte raw write
             f.flush()
             self._n = n + 1
         return n
@@ -606,11 +629,15 @@ class Archive:
         return x
 
     # -- reading --------------------------------------------------------------------------
-    def _read(self, ds: h5py.Dataset) -> np.ndarray:
+    def _read(self, name: str) -> np.ndarray:
+        """Committed rows of the dataset at ``name`` (e.g. ``"outputs/p_mean"``)."""
         n = len(self)
         try:
             with _translate(self.path, "read"):
+                ds = self._f[name]
                 return ds[:n]
+        except ArchiveCorruptError:  # damaged metadata: no rows to name
+            raise
         except ArchiveError as exc:
             if not _is_checksum_error(exc):
                 raise
@@ -664,33 +691,32 @@ class Archive:
         return VerifyResult(str(self.path), n, self.checksummed, dict(sorted(damaged.items())),
                             run_ids)
 
-    def _strings(self, ds: h5py.Dataset) -> np.ndarray:
+    def _strings(self, name: str) -> np.ndarray:
         return np.array([s.decode("utf-8", "replace") if isinstance(s, bytes) else s
-                         for s in self._read(ds)], dtype=object)
+                         for s in self._read(name)], dtype=object)
 
     def status(self) -> np.ndarray:
-        return self._read(self._f["status"])
+        return self._read("status")
 
     def reasons(self) -> np.ndarray:
-        return self._strings(self._f["reason"])
+        return self._strings("reason")
 
     def fidelities(self) -> np.ndarray:
-        return self._strings(self._f["fidelity"])
+        return self._strings("fidelity")
 
     def run_ids(self) -> np.ndarray:
-        return self._strings(self._f["run_id"])
+        return self._strings("run_id")
 
     def inputs(self) -> np.ndarray:
-        return self._read(self._f["inputs"])
+        return self._read("inputs")
 
     def output(self, name: str) -> np.ndarray:
         self.output_spec(name)
-        return self._read(self._f["outputs"][name])
+        return self._read(f"outputs/{name}")
 
     def provenance(self) -> dict[str, np.ndarray]:
-        g = self._f["provenance"]
-        out = {k: self._strings(g[k]) for k in _PROVENANCE_STR}
-        out["wall_time"] = self._read(g["wall_time"])
+        out = {k: self._strings(f"provenance/{k}") for k in _PROVENANCE_STR}
+        out["wall_time"] = self._read("provenance/wall_time")
         return out
 
     def mask(self, *, fidelity: str | None = None, include_failed: bool = False,

@@ -155,6 +155,28 @@ def _libhdf5() -> ctypes.CDLL | None:
     return None
 
 
+#: Metadata read attempts for SWMR readers.  HDF5 retries a metadata block whose checksum
+#: fails (a read torn by the concurrent writer) 100 times by default, with a sleep that
+#: doubles each time: a block damaged on disk would hang the reader for hours.  16 attempts
+#: wait at most about 0.1 s in all, ample for a writer's single pwrite to finish.
+SWMR_READ_ATTEMPTS = 16
+
+
+def open_swmr_reader(path: str | os.PathLike):
+    """Open ``path`` read-only in SWMR mode, with a bounded number of metadata re-reads."""
+    import h5py
+    from h5py import h5f
+    from h5py._hl.files import make_fapl
+
+    fapl = make_fapl(None)
+    lib = _libhdf5()
+    if lib is not None:
+        lib.H5Pset_metadata_read_attempts(ctypes.c_int64(fapl.id),
+                                          ctypes.c_uint(SWMR_READ_ATTEMPTS))
+    fid = h5f.open(os.fsencode(path), h5f.ACC_RDONLY | h5f.ACC_SWMR_READ, fapl=fapl)
+    return h5py.File(fid)
+
+
 class WriterLock:
     """An exclusive lock on ``path`` held while one process appends to it.
 
