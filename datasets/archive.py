@@ -385,12 +385,15 @@ class Archive:
         A reader sees a fixed number of runs between refreshes, so the columns it reads stay
         aligned while a campaign appends.
         """
-        if self._f.mode == "r" and self._f.swmr_mode:
+        swmr = self._f.mode == "r" and self._f.swmr_mode
+        if swmr:
             with _translate(self.path, "refresh"):
                 self._f["committed"].refresh()
+        self._n = self._committed()
+        if swmr:  # after the count: a writer grows the columns before it commits a row
+            with _translate(self.path, "refresh"):
                 for ds in self._row_datasets():
                     ds.refresh()
-        self._n = self._committed()
         return self._n
 
     def _committed(self) -> int:
@@ -635,7 +638,15 @@ class Archive:
         try:
             with _translate(self.path, "read"):
                 ds = self._f[name]
-                return ds[:n]
+                if ds.shape[0] < n and self._f.mode == "r" and self._f.swmr_mode:
+                    ds.refresh()  # grown by the writer since this reader last looked
+                rows = ds[:n]
+            if len(rows) < n:  # h5py clips a slice past the end: never return fewer rows
+                raise ArchiveCorruptError(
+                    f"campaign archive {str(self.path)!r} is inconsistent: it counts {n} "
+                    f"committed runs but {name!r} holds {len(rows)}. Run 'twinemu archive "
+                    f"repair {self.path}'.", [], name)
+            return rows
         except ArchiveCorruptError:  # damaged metadata: no rows to name
             raise
         except ArchiveError as exc:
@@ -845,8 +856,10 @@ def _row_dataset(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: An
 
 
 def _is_checksum_error(exc: BaseException) -> bool:
-    return any("checksum" in str(e).lower() or "Fletcher32" in str(e)
-               for e in h5file._chain(exc))
+    """Whether h5py failed on a checksum.  h5py keeps only the top of HDF5's error stack,
+    "filter returned failure during read"; Fletcher-32 is the only filter rows carry."""
+    return any(t in str(e) for e in h5file._chain(exc)
+               for t in ("checksum", "Fletcher32", "filter returned failure"))
 
 
 def _str_dtype(column: str) -> np.dtype:
