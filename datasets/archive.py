@@ -584,11 +584,14 @@ class Archive:
                                f"{_STR_BYTES['run_id']} bytes; use a shorter id")
         with self._writing("append to"):
             f = self._f
-            if f["inputs"].shape[0] <= n:  # grow every column by a block of rows
-                columns = list(self._row_datasets())
-                self._reserve(self._growth_bytes(columns, _BLOCK), "append to")
-                for ds in columns:
-                    ds.resize(n + _BLOCK, axis=0)
+            columns = list(self._row_datasets())
+            capacity = max(ds.shape[0] for ds in columns)
+            target = capacity if capacity > n else n + _BLOCK  # grow by a block of rows
+            short = [ds for ds in columns if ds.shape[0] < target]  # (or finish a growth
+            if short:                                               # cut short earlier)
+                self._reserve(self._growth_bytes(short, target - n), "append to")
+                for ds in short:
+                    ds.resize(target, axis=0)
                 f.flush()
             f["inputs"][n] = x
             for spec in self.outputs:

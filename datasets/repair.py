@@ -163,7 +163,7 @@ def _appendable(work: Path) -> bool:
         with Archive.open(trial) as a:
             a.verify()
         return True
-    except (ArchiveError, OSError):
+    except Exception:  # any failure (h5py raises IndexError, RuntimeError too): rebuild
         return False
     finally:
         with contextlib.suppress(FileNotFoundError):

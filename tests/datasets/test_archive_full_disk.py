@@ -179,3 +179,26 @@ def test_twinemu_archive_repair_exit_codes(tmp_path, capsys):
     assert "not an HDF5 file" in capsys.readouterr().err
     with pytest.raises(ArchiveRepairError, match="no file"):
         repair(tmp_path / "missing.h5")
+
+
+def test_without_the_reservation_a_full_disk_still_raises_and_repair_recovers(tmp_path):
+    """Defence in depth: with the space reservation switched off, HDF5 itself meets the
+    full disk mid-growth.  The writer still gets ArchiveFullError (not an h5py traceback);
+    the file it leaves is cut short, and ``repair`` brings back every committed run and
+    lets the campaign append again (a growth cut short is finished by the next append)."""
+    path = tmp_path / "norsv.h5"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER.format(repo=str(REPO)).replace(
+        "signal.signal(", "import datasets.h5file as h\nh.reserve = lambda p, n: None\n"
+        "signal.signal(", 1))
+    out = subprocess.run([sys.executable, str(script), str(path), "400000"],
+                         capture_output=True, text=True, timeout=120)
+    n = int(out.stdout.splitlines()[0])
+    assert n == 128 and "runs committed are safe" in out.stdout
+    result = repair(path)
+    assert result.ok and result.runs == n
+    _check_intact(path, n)
+    with Archive.open(path, "a") as a:
+        for i in range(n, n + 70):
+            a.append([0.5, 0.5], {"y": float(i), "w": np.full(50, float(i))}, run_id=f"r{i}")
+    _check_intact(path, n + 70)
