@@ -126,7 +126,6 @@ def clear_status_flags(path: str | os.PathLike) -> None:
     This is what ``h5clear -s`` does: open the file read-write with the library's
     ``clear_status_flags`` file-access property.  Only call it holding :class:`WriterLock`.
     """
-    import h5py
     from h5py import h5f, h5p
 
     lib = _libhdf5()
@@ -138,7 +137,6 @@ def clear_status_flags(path: str | os.PathLike) -> None:
                       f"'h5clear -s {path}' (HDF5 tools) and try again")
     fid = h5f.open(os.fsencode(path), h5f.ACC_RDWR, fapl=fapl)
     fid.close()
-    del h5py
 
 
 def _libhdf5() -> ctypes.CDLL | None:
