@@ -16,6 +16,12 @@ except ImportError as _exc:  # pragma: no cover - only with a foreign 'simulator
 _import_sibling("simulators")
 
 from datasets.archive import Archive  # noqa: E402
-from datasets.errors import ArchiveError, SchemaVersionError  # noqa: E402
+from datasets.errors import (  # noqa: E402
+    ArchiveCorruptError,
+    ArchiveError,
+    ArchiveFullError,
+    SchemaVersionError,
+)
 
-__all__ = ["Archive", "ArchiveError", "SchemaVersionError"]
+__all__ = ["Archive", "ArchiveCorruptError", "ArchiveError", "ArchiveFullError",
+           "SchemaVersionError"]

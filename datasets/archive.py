@@ -3,7 +3,8 @@
 Layout (schema 1.x)::
 
     /                 attrs: schema_version, created, twinemu_version
-    /committed        ()  int64           number of committed rows (the commit point)
+    /committed        (1,) int64          number of committed rows (the commit point; a
+                                          scalar in schema 1.0)
     /meta             attrs: space (JSON), outputs (JSON), description, extra (JSON)
     /inputs           (n, d) float64      attrs: names, units, bounds
     /outputs/<qoi>    (n,) or (n, T)      attrs: unit, description; NaN where not computed
@@ -23,10 +24,26 @@ strings are fixed-length (no global heap, whose half-written objects would make 
 unwritable), row capacity grows in blocks of 64 (so most appends write raw data only), and
 the commit point is an 8-byte raw write.  A test kills writers mid-append and checks that
 every committed run survives and that the campaign can go on appending.
+
+Schema 1.1 adds three guards (1.0 files stay readable and appendable without them):
+
+* **Full disk.** Before capacity grows, the bytes HDF5 will need are allocated on disk
+  (:func:`datasets.h5file.reserve`); a full disk (or file-size limit) then raises
+  :class:`~datasets.errors.ArchiveFullError` with nothing written, and every committed run
+  stays readable and the archive appendable once space is freed.
+* **Checksums.** Every row dataset is chunked one row per chunk with HDF5's Fletcher-32
+  filter, so a flipped bit in a run's data fails that run's checksum: reading it raises
+  :class:`~datasets.errors.ArchiveCorruptError` naming the rows, and :meth:`Archive.verify`
+  lists the damaged rows of every column.  Chunks are allocated when capacity grows
+  (``H5D_ALLOC_TIME_EARLY``), so an append rewrites only its own row's chunk.
+* **Concurrent readers.** The file uses the latest HDF5 format and the writer runs in SWMR
+  mode (single writer, multiple readers): ``Archive.open(path)`` reads while a campaign
+  appends, seeing the runs committed when it opened or last called :meth:`Archive.refresh`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -39,12 +56,21 @@ from typing import Any
 
 import h5py
 import numpy as np
+from h5py import h5d, h5p
 
-from datasets.errors import ArchiveError, SchemaVersionError
+from datasets import h5file
+from datasets.errors import (
+    ArchiveCorruptError,
+    ArchiveError,
+    ArchiveFullError,
+    SchemaVersionError,
+)
 from simulators.base import OutputSpec, finite_rows
 from simulators.design import ParameterSpace
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+#: Schema versions with checksummed rows and SWMR (one row per Fletcher-32 chunk).
+_CHECKSUM_SINCE = (1, 1)
 #: Fixed-length UTF-8 string columns and their size in bytes (longer text is cut with "…").
 _STR_BYTES = {"reason": 1024, "fidelity": 32, "run_id": 128, "simulator": 128, "version": 64,
               "config_hash": 64, "source_sha256": 64, "timestamp": 32}
@@ -99,6 +125,12 @@ def _translate(path: Path, action: str):
     except ArchiveError:
         raise
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        if "metadata checksum" in str(exc):
+            raise ArchiveCorruptError(
+                f"campaign archive {str(path)!r} is damaged: its internal structure (HDF5 "
+                f"metadata) fails its checksum, so it cannot be read (the file was damaged on "
+                f"disk or in a copy). Restore it from a backup; 'twinemu archive repair' "
+                f"cannot rebuild damaged metadata.") from exc
         if "unable to lock file" in str(exc) or getattr(exc, "errno", None) == 11:
             raise ArchiveError(
                 f"campaign archive {str(path)!r} is in use by another process (a campaign "
@@ -121,12 +153,14 @@ class Archive:
     ...     X, Y = a.arrays("p_mean")
     """
 
-    def __init__(self, path: Path, handle: h5py.File):
+    def __init__(self, path: Path, handle: h5py.File, *, lock: h5file.WriterLock | None = None):
         self.path = path
         self._f = handle
+        self._lock = lock
         self.space = ParameterSpace.from_dict(json.loads(handle["meta"].attrs["space"]))
         specs = json.loads(handle["meta"].attrs["outputs"])
         self.outputs = [OutputSpec.from_dict(d) for d in specs]
+        self._n = self._committed()
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -156,50 +190,69 @@ class Archive:
                 f"add runs, or pass overwrite=True to replace it"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _translate(path, "create"):
-            f = h5py.File(path, "w")
-            f.attrs["schema_version"] = SCHEMA_VERSION
-            f.create_dataset("committed", data=np.int64(0))
-            f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-            f.attrs["twinemu_version"] = _twinemu_version()
-            meta = f.create_group("meta")
-            meta.attrs["space"] = json.dumps(space.to_dict())
-            meta.attrs["outputs"] = json.dumps([s.to_dict() for s in specs])
-            meta.attrs["description"] = description
-            meta.attrs["extra"] = json.dumps(dict(extra or {}), default=str)
-            d = len(space)
-            inp = f.create_dataset("inputs", (0, d), float, maxshape=(None, d), chunks=(64, d))
-            inp.attrs["names"] = json.dumps(space.names)
-            inp.attrs["units"] = json.dumps(space.units)
-            inp.attrs["bounds"] = space.bounds
-            f.create_group("outputs")
-            for s in specs:
-                cls._create_output(f, s)
-            f.create_dataset("status", (0,), np.int8, maxshape=(None,), chunks=(256,))
-            for name in ("reason", "fidelity", "run_id"):
-                f.create_dataset(name, (0,), _str_dtype(name), maxshape=(None,),
-                                 chunks=(_BLOCK,))
-            prov = f.create_group("provenance")
-            for name in _PROVENANCE_STR:
-                prov.create_dataset(name, (0,), _str_dtype(name), maxshape=(None,),
-                                    chunks=(_BLOCK,))
-            prov.create_dataset("wall_time", (0,), float, maxshape=(None,), chunks=(256,))
-            f.flush()
-        return cls(path, f)
+        try:
+            with _translate(path, "create"):
+                f = h5py.File(path, "w", libver="latest")
+                try:
+                    cls._write_layout(f, space, specs, description, extra)
+                    f.flush()
+                except BaseException:
+                    f.close()
+                    raise
+        except ArchiveError as exc:
+            if h5file.is_disk_full(exc):
+                path.unlink(missing_ok=True)  # a new file with no runs: nothing is lost
+                raise ArchiveFullError(
+                    f"the disk is full: cannot create campaign archive {str(path)!r} (0 runs "
+                    f"committed); free space and re-run", 0) from exc
+            raise
+        f.close()
+        return cls.open(path, "a")
+
+    @classmethod
+    def _write_layout(cls, f: h5py.File, space: ParameterSpace, specs: list[OutputSpec],
+                      description: str, extra: Mapping[str, Any] | None) -> None:
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        # The commit point: one checksummed 8-byte chunk (a flipped bit cannot silently
+        # change how many runs there are).  Schema 1.0 stored a plain scalar.
+        _row_dataset(f, "committed", (), np.int64, fillvalue=0).resize(1, axis=0)
+        f.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        f.attrs["twinemu_version"] = _twinemu_version()
+        meta = f.create_group("meta")
+        meta.attrs["space"] = json.dumps(space.to_dict())
+        meta.attrs["outputs"] = json.dumps([s.to_dict() for s in specs])
+        meta.attrs["description"] = description
+        meta.attrs["extra"] = json.dumps(dict(extra or {}), default=str)
+        d = len(space)
+        inp = _row_dataset(f, "inputs", (d,), float, fillvalue=np.nan)
+        inp.attrs["names"] = json.dumps(space.names)
+        inp.attrs["units"] = json.dumps(space.units)
+        inp.attrs["bounds"] = space.bounds
+        f.create_group("outputs")
+        for s in specs:
+            cls._create_output(f, s)
+        _row_dataset(f, "status", (), np.int8)
+        for name in ("reason", "fidelity", "run_id"):
+            _row_dataset(f, name, (), _str_dtype(name))
+        prov = f.create_group("provenance")
+        for name in _PROVENANCE_STR:
+            _row_dataset(prov, name, (), _str_dtype(name))
+        _row_dataset(prov, "wall_time", (), float, fillvalue=np.nan)
 
     @staticmethod
     def _create_output(f: h5py.File, spec: OutputSpec) -> None:
-        shape = (0, *spec.shape)
-        ds = f["outputs"].create_dataset(
-            spec.name, shape, float, maxshape=(None, *spec.shape),
-            chunks=(64, *spec.shape), fillvalue=np.nan,
-        )
+        ds = _row_dataset(f["outputs"], spec.name, spec.shape, float, fillvalue=np.nan)
         ds.attrs["unit"] = spec.unit
         ds.attrs["description"] = spec.description
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r") -> Archive:
-        """Open an existing archive, ``mode`` ``"r"`` (read) or ``"a"`` (append)."""
+        """Open an existing archive, ``mode`` ``"r"`` (read) or ``"a"`` (append).
+
+        Reading works while another process appends (schema 1.1, SWMR): the reader sees the
+        runs committed when it opened; :meth:`refresh` picks up later ones.  One process at
+        a time may append.
+        """
         path = Path(path)
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
@@ -211,13 +264,47 @@ class Archive:
                     f"{str(path)!r} is not an HDF5 file (it may be truncated or of another "
                     f"format); a campaign archive is written by Archive.create"
                 )
-            f = h5py.File(path, mode)
+            sb = h5file.superblock(path)
+        if sb is not None and os.path.getsize(path) < sb.stored_eof:
+            raise ArchiveError(
+                f"campaign archive {str(path)!r} is truncated ({os.path.getsize(path)} of "
+                f"{sb.stored_eof} bytes; a writer ran out of disk space?). Run "
+                f"'twinemu archive repair {path}' to recover its committed runs."
+            )
+        swmr = sb is not None and sb.version >= 3
+        lock = None
+        if mode == "a":
+            lock = h5file.WriterLock(path)
+            if not lock.acquire():
+                raise ArchiveError(
+                    f"campaign archive {str(path)!r} is being appended to by another process "
+                    f"(a campaign writing it?); wait for it to finish. Reading it works "
+                    f"meanwhile: Archive.open(path)")
         try:
-            cls._check_schema(path, f)
+            with _translate(path, "open"):
+                if mode == "a" and swmr and sb.status_flags:
+                    h5file.clear_status_flags(path)  # left by a writer that was killed
+                if mode == "a":
+                    f = h5py.File(path, "r+", libver="latest" if swmr else None)
+                elif swmr:
+                    f = h5file.open_swmr_reader(path)
+                else:
+                    f = h5py.File(path, "r")
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        try:
             with _translate(path, "read"):
-                return cls(path, f)
+                cls._check_schema(path, f)
+                archive = cls(path, f, lock=lock)
+                if mode == "a" and swmr and archive.checksummed:
+                    f.swmr_mode = True
+                return archive
         except BaseException:
             f.close()
+            if lock is not None:
+                lock.release()
             raise
 
     @classmethod
@@ -268,8 +355,16 @@ class Archive:
 
     # -- context management ---------------------------------------------------------------
     def close(self) -> None:
-        if self._f.id.valid:
-            self._f.close()
+        try:
+            if self._f.id.valid:
+                self._f.close()
+            if self._lock is not None:  # give back the space reserved for growth
+                with contextlib.suppress(OSError):
+                    h5file.trim_to_stored_eof(self.path)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> Archive:
         return self
@@ -278,13 +373,53 @@ class Archive:
         self.close()
 
     def __len__(self) -> int:
-        return int(self._f["committed"][()])
+        return self._n
 
     def __repr__(self) -> str:
         return (f"<Archive {str(self.path)!r}: {len(self)} runs ({self.n_failed} failed), "
                 f"inputs {self.space.names}, outputs {self.output_names}>")
 
+    def refresh(self) -> int:
+        """Pick up runs another process committed since this reader opened; return the count.
+
+        A reader sees a fixed number of runs between refreshes, so the columns it reads stay
+        aligned while a campaign appends.
+        """
+        swmr = self._f.mode == "r" and self._f.swmr_mode
+        if swmr:
+            with _translate(self.path, "refresh"):
+                self._f["committed"].refresh()
+        self._n = self._committed()
+        if swmr:  # after the count: a writer grows the columns before it commits a row
+            with _translate(self.path, "refresh"):
+                for ds in self._row_datasets():
+                    ds.refresh()
+        return self._n
+
+    def _committed(self) -> int:
+        """The commit counter: ``/committed``, a scalar (1.0) or one checksummed chunk."""
+        try:
+            with _translate(self.path, "read"):
+                return int(np.asarray(self._f["committed"][()]).reshape(-1)[0])
+        except ArchiveError as exc:
+            if not _is_checksum_error(exc):
+                raise
+            raise ArchiveCorruptError(
+                f"campaign archive {str(self.path)!r}: its commit counter fails its checksum "
+                f"(the file was damaged on disk or in a copy), so how many runs it holds is "
+                f"unknown. Restore it from a backup.", [], "committed") from exc
+
     # -- properties -----------------------------------------------------------------------
+    @property
+    def schema_version(self) -> str:
+        return str(self._f.attrs["schema_version"])
+
+    @property
+    def checksummed(self) -> bool:
+        """Whether this archive's rows carry checksums (schema 1.1 and later)."""
+        version = tuple(int(v) for v in self.schema_version.split(".")[:2])
+        return version >= _CHECKSUM_SINCE
+
     @property
     def output_names(self) -> list[str]:
         return [s.name for s in self.outputs]
@@ -300,18 +435,93 @@ class Archive:
         return int((self.status() == STATUS_FAILED).sum())
 
     # -- writing --------------------------------------------------------------------------
+    def _require_writable(self) -> None:
+        if not self._f.id.valid:
+            raise ArchiveError(f"campaign archive {str(self.path)!r} is closed; open it again "
+                               f"with Archive.open(path, mode='a')")
+        if self._f.mode != "r+":
+            raise ArchiveError(f"{str(self.path)!r} is open read-only; open it with mode='a'")
+
+    @contextmanager
+    def _writing(self, action: str):
+        """Translate failures; on a full disk, reopen cleanly and raise ArchiveFullError."""
+        try:
+            with _translate(self.path, action):
+                yield
+        except ArchiveFullError:  # met by the reservation: nothing was written
+            raise
+        except ArchiveError as exc:
+            if not h5file.is_disk_full(exc):
+                raise
+            self._recover()
+            raise ArchiveFullError(self._full_message(action), len(self)) from exc
+
+    def _recover(self) -> None:
+        """After a failed write: drop the handle, make the file whole, reopen for appending."""
+        with contextlib.suppress(Exception):
+            self._f.close()
+        sb = h5file.superblock(self.path)
+        if sb is not None:  # a sparse zero-extension needs no disk space
+            with contextlib.suppress(OSError):
+                h5file.extend_to(self.path, sb.stored_eof)
+        try:
+            swmr = sb is not None and sb.version >= 3
+            if swmr and sb.status_flags:
+                h5file.clear_status_flags(self.path)
+            self._f = h5py.File(self.path, "r+", libver="latest" if swmr else None)
+            self._n = self._committed()
+            if swmr and self.checksummed:
+                self._f.swmr_mode = True
+        except Exception:  # left closed; the next call says so
+            pass
+
+    def _reserve(self, nbytes: int, action: str) -> None:
+        """Allocate room on disk before HDF5 grows the file.  When the disk is full this
+        raises :class:`ArchiveFullError` before HDF5 has written anything."""
+        self._f.flush()
+        try:
+            h5file.reserve(self.path, nbytes)
+        except OSError as exc:
+            if not h5file.is_disk_full(exc):
+                raise
+            raise ArchiveFullError(self._full_message(action), len(self)) from exc
+
+    def _full_message(self, action: str) -> str:
+        return (f"the disk is full: could not {action} campaign archive {str(self.path)!r}; "
+                f"{len(self)} runs committed are safe. Free space and re-run to resume.")
+
+    def _growth_bytes(self, datasets: Iterable[h5py.Dataset], rows: int) -> int:
+        """Bytes a growth by ``rows`` may take, with a margin of 2: the new chunks (data and
+        a 4-byte checksum each), the chunk index (an extensible array: its blocks double,
+        up to 16 B per row held) and object-header updates."""
+        total = 64 << 10
+        for ds in datasets:
+            row = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize + 4
+            total += 2 * (rows * row + 16 * (ds.shape[0] + rows) + 1024)
+        return total
+
     def add_output(self, spec: OutputSpec | str | Mapping[str, Any]) -> None:
         """Add an output column (earlier runs get NaN in it)."""
         spec = _as_spec(spec)
         if spec.name in self.output_names:
             raise ArchiveError(f"output {spec.name!r} already exists")
-        with _translate(self.path, "add an output to"):
+        self._require_writable()
+        swmr = self._f.swmr_mode
+        with self._writing("add an output to"):
+            if swmr:  # SWMR forbids new objects: reopen without it for this change
+                self._f.close()
+                self._f = h5py.File(self.path, "r+", libver="latest")
+            capacity = self._f["inputs"].shape[0]
+            self._reserve(self._growth_bytes([self._f["inputs"]], capacity)
+                          + capacity * (int(np.prod(spec.shape)) * 8 + 4), "add an output to")
             self._create_output(self._f, spec)
             ds = self._f["outputs"][spec.name]
-            ds.resize(self._f["inputs"].shape[0], axis=0)  # NaN fill value
+            ds.resize(capacity, axis=0)  # NaN fill value
             self.outputs.append(spec)
             self._f["meta"].attrs["outputs"] = json.dumps([s.to_dict() for s in self.outputs])
             self._f.flush()
+            if swmr:
+                self._f.swmr_mode = True
 
     def append(
         self,
@@ -337,11 +547,16 @@ class Archive:
             A failed run is kept with ``reason`` and excluded from training by default.
         run_id : str, optional
             Unique key; defaults to the row index.  Resumed campaigns skip known ids.
+
+        Raises
+        ------
+        ArchiveFullError
+            The disk is full; the run is not stored, every committed run is safe and the
+            archive can be appended to again once space is freed.
         """
         if status not in ("ok", "failed"):
             raise ValueError(f"status must be 'ok' or 'failed', got {status!r}")
-        if self._f.mode != "r+":
-            raise ArchiveError(f"{str(self.path)!r} is open read-only; open it with mode='a'")
+        self._require_writable()
         x = self._input_row(inputs)
         outputs = dict(outputs or {})
         unknown = [k for k in outputs if k not in self.output_names]
@@ -367,11 +582,17 @@ class Archive:
         if len(rid.encode()) > _STR_BYTES["run_id"]:
             raise ArchiveError(f"run id {rid[:40]!r}... is longer than "
                                f"{_STR_BYTES['run_id']} bytes; use a shorter id")
-        with _translate(self.path, "append to"):
+        with self._writing("append to"):
             f = self._f
-            if f["inputs"].shape[0] <= n:  # grow every column by a block of rows
-                for ds in self._row_datasets():
-                    ds.resize(n + _BLOCK, axis=0)
+            columns = list(self._row_datasets())
+            capacity = max(ds.shape[0] for ds in columns)
+            target = capacity if capacity > n else n + _BLOCK  # grow by a block of rows
+            short = [ds for ds in columns if ds.shape[0] < target]  # (or finish a growth
+            if short:                                               # cut short earlier)
+                self._reserve(self._growth_bytes(short, target - n), "append to")
+                for ds in short:
+                    ds.resize(target, axis=0)
+                f.flush()
             f["inputs"][n] = x
             for spec in self.outputs:
                 ds = f["outputs"][spec.name]
@@ -384,8 +605,9 @@ class Archive:
                 f["provenance"][name][n] = _fit(name, str(getattr(prov, name)))
             f["provenance"]["wall_time"][n] = float(prov.wall_time)
             f.flush()
-            f["committed"][()] = n + 1  # the commit point: one 8-byte raw write
+            f["committed"][...] = n + 1  # the commit point: one 8-byte raw write
             f.flush()
+            self._n = n + 1
         return n
 
     def _row_datasets(self) -> Iterable[h5py.Dataset]:
@@ -413,37 +635,102 @@ class Archive:
         return x
 
     # -- reading --------------------------------------------------------------------------
-    def _read(self, ds: h5py.Dataset) -> np.ndarray:
-        with _translate(self.path, "read"):
-            return ds[: len(self)]
+    def _read(self, name: str) -> np.ndarray:
+        """Committed rows of the dataset at ``name`` (e.g. ``"outputs/p_mean"``)."""
+        n = len(self)
+        try:
+            with _translate(self.path, "read"):
+                ds = self._f[name]
+                if ds.shape[0] < n and self._f.mode == "r" and self._f.swmr_mode:
+                    ds.refresh()  # grown by the writer since this reader last looked
+                rows = ds[:n]
+            if len(rows) < n:  # h5py clips a slice past the end: never return fewer rows
+                raise ArchiveCorruptError(
+                    f"campaign archive {str(self.path)!r} is inconsistent: it counts {n} "
+                    f"committed runs but {name!r} holds {len(rows)}. Run 'twinemu archive "
+                    f"repair {self.path}'.", [], name)
+            return rows
+        except ArchiveCorruptError:  # damaged metadata: no rows to name
+            raise
+        except ArchiveError as exc:
+            if not _is_checksum_error(exc):
+                raise
+            rows = self._damaged_rows(ds, n)
+            column = ds.name.lstrip("/")
+            shown = ", ".join(map(str, rows[:10])) + (" ..." if len(rows) > 10 else "")
+            raise ArchiveCorruptError(
+                f"campaign archive {str(self.path)!r}: rows {shown} of {column!r} fail their "
+                f"checksum (the file was damaged on disk or in a copy). Run "
+                f"'twinemu archive verify {self.path}' to list every damaged run; restore the "
+                f"file from a backup or re-run those runs.", rows, column) from exc
 
-    def _strings(self, ds: h5py.Dataset) -> np.ndarray:
+    @staticmethod
+    def _damaged_rows(ds: h5py.Dataset, n: int) -> list[int]:
+        """Rows ``< n`` of ``ds`` whose chunk fails its checksum (read chunk by chunk)."""
+        step = ds.chunks[0] if ds.chunks else n
+        bad: list[int] = []
+        for start in range(0, n, max(step, 1)):
+            stop = min(start + step, n)
+            try:
+                ds[start:stop]
+            except OSError as exc:
+                if not _is_checksum_error(exc):
+                    raise
+                bad.extend(range(start, stop))
+        return bad
+
+    def verify(self) -> VerifyResult:
+        """Read every committed row of every column and check its checksum.
+
+        Returns a :class:`VerifyResult` listing, per run, the columns whose data is damaged.
+        Archives of schema 1.0 have no checksums: their rows are read but cannot be checked.
+        """
+        damaged: dict[int, list[str]] = {}
+        n = len(self)
+        with _translate(self.path, "verify"):
+            for ds in self._row_datasets():
+                try:
+                    ds[:n]
+                    continue
+                except OSError as exc:
+                    if not _is_checksum_error(exc):
+                        raise
+                for row in self._damaged_rows(ds, n):
+                    damaged.setdefault(row, []).append(ds.name.lstrip("/"))
+        run_ids: dict[int, str] = {}
+        if damaged:
+            with contextlib.suppress(ArchiveError):
+                ids = self.run_ids()
+                run_ids = {r: ids[r] for r in damaged}
+        return VerifyResult(str(self.path), n, self.checksummed, dict(sorted(damaged.items())),
+                            run_ids)
+
+    def _strings(self, name: str) -> np.ndarray:
         return np.array([s.decode("utf-8", "replace") if isinstance(s, bytes) else s
-                         for s in self._read(ds)], dtype=object)
+                         for s in self._read(name)], dtype=object)
 
     def status(self) -> np.ndarray:
-        return self._read(self._f["status"])
+        return self._read("status")
 
     def reasons(self) -> np.ndarray:
-        return self._strings(self._f["reason"])
+        return self._strings("reason")
 
     def fidelities(self) -> np.ndarray:
-        return self._strings(self._f["fidelity"])
+        return self._strings("fidelity")
 
     def run_ids(self) -> np.ndarray:
-        return self._strings(self._f["run_id"])
+        return self._strings("run_id")
 
     def inputs(self) -> np.ndarray:
-        return self._read(self._f["inputs"])
+        return self._read("inputs")
 
     def output(self, name: str) -> np.ndarray:
         self.output_spec(name)
-        return self._read(self._f["outputs"][name])
+        return self._read(f"outputs/{name}")
 
     def provenance(self) -> dict[str, np.ndarray]:
-        g = self._f["provenance"]
-        out = {k: self._strings(g[k]) for k in _PROVENANCE_STR}
-        out["wall_time"] = self._read(g["wall_time"])
+        out = {k: self._strings(f"provenance/{k}") for k in _PROVENANCE_STR}
+        out["wall_time"] = self._read("provenance/wall_time")
         return out
 
     def mask(self, *, fidelity: str | None = None, include_failed: bool = False,
@@ -529,6 +816,53 @@ class Archive:
         for r in rs[st == STATUS_FAILED]:
             reasons[r] = reasons.get(r, 0) + 1
         return {"runs": len(self), "levels": levels, "failure_reasons": reasons}
+
+
+@dataclass
+class VerifyResult:
+    """What :meth:`Archive.verify` found: damaged rows and the columns they fail in."""
+
+    path: str
+    runs: int
+    checksummed: bool
+    damaged: dict[int, list[str]]  # row -> damaged columns
+    run_ids: dict[int, str] = field(default_factory=dict)  # row -> run id, where readable
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def __str__(self) -> str:
+        if not self.checksummed:
+            return (f"{self.path}: {self.runs} runs read; schema 1.0 has no checksums, so "
+                    f"damage cannot be detected ('twinemu archive repair --upgrade' adds them)")
+        if not self.damaged:
+            return f"{self.path}: {self.runs} runs, every checksum verified"
+        lines = [f"{self.path}: {len(self.damaged)} of {self.runs} runs damaged "
+                 f"(checksum failed):"]
+        for row, cols in self.damaged.items():
+            rid = self.run_ids.get(row)
+            name = f"row {row}" + (f" (run {rid!r})" if rid else "")
+            lines.append(f"  {name}: {', '.join(cols)}")
+        return "\n".join(lines)
+
+
+def _row_dataset(group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any,
+                 fillvalue: Any = None) -> h5py.Dataset:
+    """A per-run column: one row per chunk, Fletcher-32 checksummed, chunks allocated when
+    capacity grows (so an append rewrites no other run's chunk and no chunk index)."""
+    dcpl = h5p.create(h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5d.ALLOC_TIME_EARLY)
+    return group.create_dataset(name, (0, *shape), dtype, maxshape=(None, *shape),
+                                chunks=(1, *shape), fletcher32=True, fillvalue=fillvalue,
+                                dcpl=dcpl)
+
+
+def _is_checksum_error(exc: BaseException) -> bool:
+    """Whether h5py failed on a checksum.  h5py keeps only the top of HDF5's error stack,
+    "filter returned failure during read"; Fletcher-32 is the only filter rows carry."""
+    return any(t in str(e) for e in h5file._chain(exc)
+               for t in ("checksum", "Fletcher32", "filter returned failure"))
 
 
 def _str_dtype(column: str) -> np.dtype:

@@ -15,6 +15,38 @@ class SchemaVersionError(ArchiveError):
     """An archive was written with a schema major version this twinemu cannot read."""
 
 
+class ArchiveFullError(ArchiveError):
+    """The disk (or the file-size limit) is full: an append could not be written.
+
+    Nothing was half-written: every committed run is intact and the archive can be appended
+    to again once space is freed.  ``committed`` holds the number of runs that are safe.
+    """
+
+    def __init__(self, message: str, committed: int = 0):
+        super().__init__(message)
+        self.committed = committed
+
+
+#: Alias: the name a user thinks of first.
+DiskFullError = ArchiveFullError
+
+
+class ArchiveCorruptError(ArchiveError):
+    """Stored run data fails its checksum (bit rot, a damaged disk or copy).
+
+    ``rows`` lists the damaged row indices and ``column`` the dataset they were read from.
+    """
+
+    def __init__(self, message: str, rows: list[int] | None = None, column: str = ""):
+        super().__init__(message)
+        self.rows = list(rows or [])
+        self.column = column
+
+
+class ArchiveRepairError(ArchiveError):
+    """:func:`datasets.repair.repair` cannot bring an archive back; the message says why."""
+
+
 class AdapterError(OSError):
     """A CFD result file is damaged or inconsistent (missing dataset, truncated file...)."""
 

@@ -7,6 +7,7 @@
     twinemu ingest MANIFEST --archive FILE          3D CFD runs → campaign archive
     twinemu keygen DIR                              an Ed25519 key pair for signing
     twinemu sign EMULATOR_FILE --key PRIVATE_KEY    sign an emulator file
+    twinemu archive info|verify|repair FILE         look after a campaign archive
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ examples:
   twinemu predict emulator.safetensors R_p=1.1e8 C=1.3e-8 Zc=6e6 HR=70 SV=75
   twinemu check emulator.safetensors --archive runs.h5 --runs test- --r2-min 0.99
   twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
+  twinemu archive info outputs/campaigns/windkessel_default-<hash>.h5
+  twinemu archive repair runs.h5                  recover a truncated / damaged archive
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.
@@ -230,6 +233,30 @@ def _sign(args: argparse.Namespace) -> int:
     print(f"signed {args.file}; a twin verifies it with "
           f"runtime.load(path, public_key=<your .pub file>)")
     return EXIT_OK
+def _archive(args: argparse.Namespace) -> int:
+    """``twinemu archive info|verify|repair FILE``: thin; the logic is in datasets."""
+    from datasets import Archive
+    from datasets.errors import ArchiveRepairError
+    from datasets.repair import repair
+
+    if args.action == "repair":
+        try:
+            result = repair(args.file, upgrade=args.upgrade)
+        except ArchiveRepairError as exc:
+            print(f"twinemu archive repair: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(result)
+        return EXIT_OK if result.ok else EXIT_USAGE
+    with Archive.open(args.file) as archive:
+        if args.action == "info":
+            print(repr(archive))
+            print(f"schema {archive.schema_version}"
+                  f"{', checksummed' if archive.checksummed else ', no checksums'}")
+            print(json.dumps(archive.summary(), indent=2))
+            return EXIT_OK
+        result = archive.verify()
+    print(result)
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,6 +306,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub.choices[name].add_argument(
             "--public-key", default=None, metavar="PEM",
             help="refuse the emulator file unless signed with this key's private twin")
+    p = sub.add_parser(
+        "archive", help="look after a campaign archive: info, verify, repair",
+        description="info: runs per fidelity and status. verify: check every run's checksum "
+                    "(exit 1 if any is damaged). repair: recover a truncated or damaged "
+                    "archive on a copy, keeping the original as FILE.bak (exit 2 if it "
+                    "cannot).")
+    p.add_argument("action", choices=["info", "verify", "repair"])
+    p.add_argument("file", help="campaign archive (.h5)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="repair: also rebuild a schema 1.0 archive as 1.1 (checksums)")
     return parser
 
 
@@ -296,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.errors import OutOfDomainError, ParameterError
 
     handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
-                "keygen": _keygen, "sign": _sign}
+                "keygen": _keygen, "sign": _sign, "archive": _archive}
     try:
         return handlers[args.command](args)
     except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,

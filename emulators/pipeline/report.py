@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,10 @@ from emulators.runtime.fileformat import json_default
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
     """``metrics.json``, written atomically (a full disk never leaves half a file)."""
+    from datasets.files import atomic_write_text
+
     path = out / "metrics.json"
-    tmp = path.with_suffix(".json.tmp")
-    try:
-        tmp.write_text(json.dumps(metrics, indent=2, default=json_default))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_text(path, json.dumps(metrics, indent=2, default=json_default))
     return path
 
 
