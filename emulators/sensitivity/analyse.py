@@ -32,6 +32,7 @@ from emulators.sensitivity.morris import MorrisResult
 from emulators.sensitivity.sobol import (
     SobolResult,
     _jsonable,
+    _quiet_nan,
     check_options,
     indices_from_variances,
     partial_variances,
@@ -106,7 +107,7 @@ class SensitivityReport:
         out = {}
         for key in ("S1", "ST"):
             est = np.atleast_2d(getattr(self.mean, key))
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), _quiet_nan():
                 lo, hi = np.nanpercentile(self.posterior[key + "_dev"], q, axis=0)
             out[key] = (est + lo, est + hi)
         return out
@@ -115,8 +116,9 @@ class SensitivityReport:
         """Posterior mean of each index: the estimate plus the draws' mean deviation."""
         if self.posterior is None:
             return None
-        return {k: np.atleast_2d(getattr(self.mean, k))
-                + np.nanmean(self.posterior[k + "_dev"], axis=0) for k in ("S1", "ST")}
+        with np.errstate(all="ignore"), _quiet_nan():
+            return {k: np.atleast_2d(getattr(self.mean, k))
+                    + np.nanmean(self.posterior[k + "_dev"], axis=0) for k in ("S1", "ST")}
 
     # -- views ---------------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
@@ -599,7 +601,8 @@ def _posterior_indices(emulator, space, layout, draws, n_post, n_features, conf_
         out = {}
         for key in ("S1", "ST"):
             a = np.stack(v[key])
-            lo, hi = np.nanpercentile(a[1:] - a[0], q, axis=0)
+            with np.errstate(all="ignore"), _quiet_nan():  # a constant phase has no index
+                lo, hi = np.nanpercentile(a[1:] - a[0], q, axis=0)
             out[key + "_low"], out[key + "_high"] = lo, hi  # deviations: add the estimate
         phase_post[w] = out
     S1, ST = np.stack(S1), np.stack(ST)

@@ -176,7 +176,7 @@ def _row_terms(fA, fB, fAB, fBA=None) -> dict[str, np.ndarray]:
     t = {"m1": fA + fB, "m2": fA**2 + fB**2,  # moments of the 2N values of f(A), f(B)
          "V1": np.stack([fB * (fAB[i] - fA) for i in range(d)], axis=1),  # Table 2 (b)
          "VT": np.stack([0.5 * (fA - fAB[i]) ** 2 for i in range(d)], axis=1)}  # (f)
-    if fBA is not None:  # Saltelli 2002 eq. (12), symmetric in (i, j); diagonal unused
+    if fBA is not None:  # Saltelli 2002 eq. (12) for i < j (the rest is unused)
         t["Vc"] = np.stack([np.stack([fBA[i] * fAB[j] - fA * fB for j in range(d)], axis=1)
                             for i in range(d)], axis=1)
     return t
@@ -196,6 +196,8 @@ def _weighted(terms: dict[str, np.ndarray], W: np.ndarray) -> dict[str, np.ndarr
     if "Vc" in terms:
         Vc = np.moveaxis(wmean(terms["Vc"]), -1, 1)  # (B, k, d, d)
         d = Vc.shape[-1]
+        upper = np.triu(np.ones((d, d), dtype=bool), 1)
+        Vc = np.where(upper, Vc, np.swapaxes(Vc, -1, -2))  # the i < j estimate, as SALib
         Vc[..., np.arange(d), np.arange(d)] = np.nan
         out["Vc"] = Vc
     return out
