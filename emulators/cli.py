@@ -5,6 +5,7 @@
     twinemu predict EMULATOR_FILE NAME=VALUE ...    one prediction from an emulator file
     twinemu check EMULATOR_FILE --archive FILE      CI gate: exit 1 below the accuracy bar
     twinemu ingest MANIFEST --archive FILE          3D CFD runs → campaign archive
+    twinemu sensitivity EMULATOR_FILE [--out DIR]   Sobol' indices, both intervals, Morris
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ examples:
   twinemu predict emulator.safetensors R_p=1.1e8 C=1.3e-8 Zc=6e6 HR=70 SV=75
   twinemu check emulator.safetensors --archive runs.h5 --runs test- --r2-min 0.99
   twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
+  twinemu sensitivity emulator.safetensors --out sens/ --second-order
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.
@@ -207,6 +209,29 @@ def _ingest(args: argparse.Namespace) -> int:
     return EXIT_FAILED if getattr(summary, "failed", 0) and args.strict else EXIT_OK
 
 
+def _sensitivity(args: argparse.Namespace) -> int:
+    from emulators import runtime
+    from emulators.sensitivity import SensitivityConfig, analyse, validation_from_card
+
+    emu = runtime.load(args.file)
+    passed, why = validation_from_card(emu.card, r2_min=args.r2_min,
+                                       coverage_min=args.coverage_min)
+    opts = SensitivityConfig(n=args.n, n_boot=args.n_boot, posterior_draws=args.draws,
+                             posterior_n=args.posterior_n, second_order=args.second_order,
+                             morris=not args.no_morris, waveforms=not args.no_waveforms,
+                             max_interval_width=args.max_width).options()
+    try:
+        rep = analyse(emu, seed=args.seed, validation_passed=passed, why_failed=why,
+                      outputs=args.outputs, **opts)
+    except ValueError as exc:
+        print(f"twinemu sensitivity: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(rep.table())
+    if args.out:
+        print(f"\nreport: {rep.write(Path(args.out), f'Sensitivity of {Path(args.file).name}')}")
+    return EXIT_FAILED if args.strict and not rep.reliable else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twinemu", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,6 +265,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel readers (default 2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
+    p = sub.add_parser(
+        "sensitivity", help="Sobol' indices (MC and emulator intervals), Morris screening",
+        description="Sobol' indices of an emulator file over its input distributions: "
+                    "Monte Carlo and emulator-uncertainty intervals, closed-form indices for "
+                    "RBF GPs, waveform indices, optional S2, Morris screening, and a verdict "
+                    "on whether the indices can be trusted.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--n", type=int, default=8192, help="base sample N (default 8192)")
+    p.add_argument("--n-boot", type=int, default=300, help="bootstrap resamples (default 300)")
+    p.add_argument("--draws", type=int, default=64,
+                   help="posterior functions for the emulator intervals (0: none; default 64)")
+    p.add_argument("--posterior-n", type=int, default=512,
+                   help="base sample of the posterior indices (default 512)")
+    p.add_argument("--second-order", action="store_true", help="also second-order indices")
+    p.add_argument("--no-morris", action="store_true", help="skip Morris screening")
+    p.add_argument("--no-waveforms", action="store_true", help="skip per-phase indices")
+    p.add_argument("--max-width", type=float, default=0.1,
+                   help="widest interval of a reliable index (default 0.1)")
+    p.add_argument("--r2-min", type=float, default=0.99,
+                   help="validation bar read from the card: minimum held-out R² (default 0.99)")
+    p.add_argument("--coverage-min", type=float, default=0.85,
+                   help="validation bar: minimum coverage of the intervals (default 0.85)")
+    p.add_argument("--outputs", nargs="+", default=None, help="outputs (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default=None, help="folder for sensitivity.md/.json and plots")
+    p.add_argument("--strict", action="store_true", help="exit 1 when not reliable")
     return parser
 
 
@@ -256,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     from emulators.errors import EmulatorFileError
     from simulators.errors import OutOfDomainError, ParameterError
 
-    handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest}
+    handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
+                "sensitivity": _sensitivity}
     try:
         return handlers[args.command](args)
     except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,

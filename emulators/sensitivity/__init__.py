@@ -13,7 +13,12 @@
 Plots are in :mod:`emulators.sensitivity.plots` (imported on demand: matplotlib).
 """
 
-from emulators.sensitivity.analyse import SensitivityConfig, SensitivityReport, analyse
+from emulators.sensitivity.analyse import (
+    SensitivityConfig,
+    SensitivityReport,
+    analyse,
+    validation_from_card,
+)
 from emulators.sensitivity.analytic import AnalyticSobol, analytic_sobol
 from emulators.sensitivity.morris import MorrisResult, morris
 from emulators.sensitivity.posterior import PathwiseSampler
@@ -31,4 +36,4 @@ from emulators.sensitivity.sobol import (
 __all__ = ["AnalyticSobol", "MorrisResult", "PathwiseSampler", "SaltelliDesign",
            "SensitivityConfig", "SensitivityReport", "SobolResult", "analyse",
            "analytic_sobol", "design_from_matrices", "morris", "saltelli_design",
-           "saltelli_matrices", "sobol", "sobol_indices", "sobol_result"]
+           "saltelli_matrices", "sobol", "sobol_indices", "sobol_result", "validation_from_card"]

@@ -351,6 +351,43 @@ class SensitivityReport:
         return secs
 
 
+    def write(self, out_dir: Path, title: str = "Sensitivity analysis") -> Path:
+        """Write ``sensitivity.json`` and ``sensitivity.md`` (with its PNG plots) to
+        ``out_dir``; return the Markdown file."""
+        import json
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "sensitivity.json").write_text(json.dumps(self.to_dict(), indent=2))
+        lines = [f"# {title}", ""]
+        for heading, body, images in self.sections(out_dir):
+            lines += [f"## {heading}", "", body.rstrip(), ""]
+            for caption, png in images:
+                lines += [f"![{caption}]({Path(png).name})", "", f"*{caption}*", ""]
+        md = out_dir / "sensitivity.md"
+        md.write_text("\n".join(lines))
+        return md
+
+
+def validation_from_card(card: dict[str, Any], *, r2_min: float | None = 0.99,
+                         coverage_min: float | None = 0.85) -> tuple[bool | None, str]:
+    """``(passed, why)`` from the held-out metrics an emulator file's card records, against
+    the bars of ``twinemu check`` (R² for scalar outputs, coverage for all); ``None`` when
+    the card has no validation metrics."""
+    metrics = (card.get("validation") or {}).get("outputs") or {}
+    if not metrics:
+        return None, ""
+    shapes = {o.get("name"): o.get("shape", []) for o in card.get("outputs", [])}
+    why = []
+    for name, m in metrics.items():
+        r2, cov = m.get("r2"), m.get("coverage")
+        if r2_min is not None and not shapes.get(name) and r2 is not None and not r2 >= r2_min:
+            why.append(f"{name}: held-out R² {r2:.4f} < {r2_min}")
+        if coverage_min is not None and cov is not None and not cov >= coverage_min:
+            why.append(f"{name}: coverage {cov:.3f} < {coverage_min}")
+    return not why, "; ".join(why)
+
+
 def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
 
