@@ -13,15 +13,11 @@
 Plots are in :mod:`emulators.sensitivity.plots` (imported on demand: matplotlib).
 """
 
-from emulators.sensitivity.analyse import (
-    SensitivityConfig,
-    SensitivityReport,
-    analyse,
-    validation_from_card,
-)
+from emulators.sensitivity.analyse import SensitivityConfig, analyse
 from emulators.sensitivity.analytic import AnalyticSobol, analytic_sobol
 from emulators.sensitivity.morris import MorrisResult, morris
 from emulators.sensitivity.posterior import PathwiseSampler
+from emulators.sensitivity.result import SensitivityReport, validation_from_card
 from emulators.sensitivity.sobol import (
     SaltelliDesign,
     SobolResult,

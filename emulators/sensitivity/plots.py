@@ -24,7 +24,7 @@ from emulators.sensitivity.sobol import SobolResult  # noqa: E402
 from simulators.units import to_display  # noqa: E402
 
 if TYPE_CHECKING:
-    from emulators.sensitivity.analyse import SensitivityReport
+    from emulators.sensitivity.result import SensitivityReport
 
 
 def _grid(k: int, height_per_row: float, width: float = 4.3):
