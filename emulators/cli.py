@@ -8,6 +8,7 @@
     twinemu keygen DIR                              an Ed25519 key pair for signing
     twinemu sign EMULATOR_FILE --key PRIVATE_KEY    sign an emulator file
     twinemu archive info|verify|repair FILE         look after a campaign archive
+    twinemu sensitivity EMULATOR_FILE [--out DIR]   Sobol' indices, both intervals, Morris
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ examples:
   twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
   twinemu archive info outputs/campaigns/windkessel_default-<hash>.h5
   twinemu archive repair runs.h5                  recover a truncated / damaged archive
+  twinemu sensitivity emulator.safetensors --out sens/ --second-order
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.
@@ -257,6 +259,27 @@ def _archive(args: argparse.Namespace) -> int:
         result = archive.verify()
     print(result)
     return EXIT_OK if result.ok else EXIT_FAILED
+def _sensitivity(args: argparse.Namespace) -> int:
+    from emulators import runtime
+    from emulators.sensitivity import SensitivityConfig, analyse, validation_from_card
+
+    emu = runtime.load(args.file)
+    passed, why = validation_from_card(emu.card, r2_min=args.r2_min,
+                                       coverage_min=args.coverage_min)
+    opts = SensitivityConfig(n=args.n, n_boot=args.n_boot, posterior_draws=args.draws,
+                             posterior_n=args.posterior_n, second_order=args.second_order,
+                             morris=not args.no_morris, waveforms=not args.no_waveforms,
+                             max_interval_width=args.max_width).options()
+    try:
+        rep = analyse(emu, seed=args.seed, validation_passed=passed, why_failed=why,
+                      outputs=args.outputs, **opts)
+    except ValueError as exc:
+        print(f"twinemu sensitivity: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(rep.table())
+    if args.out:
+        print(f"\nreport: {rep.write(Path(args.out), f'Sensitivity of {Path(args.file).name}')}")
+    return EXIT_FAILED if args.strict and not rep.reliable else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,6 +339,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="campaign archive (.h5)")
     p.add_argument("--upgrade", action="store_true",
                    help="repair: also rebuild a schema 1.0 archive as 1.1 (checksums)")
+    p = sub.add_parser(
+        "sensitivity", help="Sobol' indices (MC and emulator intervals), Morris screening",
+        description="Sobol' indices of an emulator file over its input distributions: "
+                    "Monte Carlo and emulator-uncertainty intervals, closed-form indices for "
+                    "RBF GPs, waveform indices, optional S2, Morris screening, and a verdict "
+                    "on whether the indices can be trusted.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--n", type=int, default=8192, help="base sample N (default 8192)")
+    p.add_argument("--n-boot", type=int, default=300, help="bootstrap resamples (default 300)")
+    p.add_argument("--draws", type=int, default=64,
+                   help="posterior functions for the emulator intervals (0: none; default 64)")
+    p.add_argument("--posterior-n", type=int, default=512,
+                   help="base sample of the posterior indices (default 512)")
+    p.add_argument("--second-order", action="store_true", help="also second-order indices")
+    p.add_argument("--no-morris", action="store_true", help="skip Morris screening")
+    p.add_argument("--no-waveforms", action="store_true", help="skip per-phase indices")
+    p.add_argument("--max-width", type=float, default=0.1,
+                   help="widest interval of a reliable index (default 0.1)")
+    p.add_argument("--r2-min", type=float, default=0.99,
+                   help="validation bar read from the card: minimum held-out R² (default 0.99)")
+    p.add_argument("--coverage-min", type=float, default=0.85,
+                   help="validation bar: minimum coverage of the intervals (default 0.85)")
+    p.add_argument("--outputs", nargs="+", default=None, help="outputs (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p.add_argument("--out", default=None, help="folder for sensitivity.md/.json and plots")
+    p.add_argument("--strict", action="store_true", help="exit 1 when not reliable")
     return parser
 
 
@@ -333,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     from simulators.errors import OutOfDomainError, ParameterError
 
     handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
-                "keygen": _keygen, "sign": _sign, "archive": _archive}
+                "keygen": _keygen, "sign": _sign, "archive": _archive,
+                "sensitivity": _sensitivity}
     try:
         return handlers[args.command](args)
     except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,

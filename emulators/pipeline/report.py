@@ -23,7 +23,7 @@ def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
 
 
 def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, checks, cv,
-                      sob, sob_waves, emu_file: Path | None, elapsed: float,
+                      sensitivity, emu_file: Path | None, elapsed: float,
                       baseline=None) -> Path:
     from emulators import report as rp
 
@@ -34,15 +34,6 @@ def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, c
         ("Held-out waveforms: simulator (solid), emulator mean (dashed) and 95% band",
          rp.waveform_plot(result, units, out / "waveforms.png")),
     ]
-    if sob is not None:
-        images.append(("Sobol' sensitivity indices of the emulator",
-                       rp.sobol_plot(sob, out / "sobol.png")))
-    for wname, wsob in (sob_waves or {}).items():
-        images.append((f"Sobol' indices of {wname} at each phase of the cycle (S1 solid, ST "
-                       f"dashed; grey: mean training waveform)",
-                       rp.sobol_waveform_plot(wsob, data.training.top.Y[wname].mean(axis=0),
-                                              units.get(wname, ""), wname,
-                                              out / f"sobol_{wname}.png")))
     space_rows = ["| input | low | high | unit | distribution |", "|---|---|---|---|---|"]
     for p in data.space:
         space_rows.append(f"| {p.name} | {p.low:.4g} | {p.high:.4g} | {p.unit} | {p.dist} |")
@@ -70,11 +61,11 @@ def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, c
                          f"alone (same budget)", rp.metrics_table(baseline, units)))
     if cv is not None:
         sections.append((f"Cross-validation ({cv.method})", rp.metrics_table(cv, units)))
-    if sob is not None:
-        sections.append(("Sobol' sensitivity indices",
-                         f"Base sample N = {sob.n}; ± half-width of the "
-                         f"{int(100 * sob.conf_level)}% bootstrap interval.\n\n"
-                         + rp.sobol_table(sob)))
+    if sensitivity is not None:
+        for title, body, imgs in sensitivity.sections(out):
+            figs = "".join(f"\n\n![{cap}]({Path(png).name})\n\n*{cap}*" for cap, png in imgs
+                           if png is not None)
+            sections.append((title, body + figs))
     return rp.markdown_report(out / "report.md", title=f"twinemu experiment: {cfg.name}",
                               sections=sections, images=images)
 

@@ -79,7 +79,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     baseline = None
     if len(data.training) > 1:
         baseline, _, _ = stages.validate(cfg, data, stages.fit_top_level_gp(cfg, data))
-    sob, sob_waves = stages.analyse(cfg, data, emulator)
+    sens = stages.analyse(cfg, data, emulator, checks)
     calibration = None
     if cfg.calibration:
         from emulators.calibration.stage import run_calibration_stage
@@ -92,13 +92,12 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "campaign": [s.__dict__ for s in summaries],
                "single_fidelity_baseline": baseline.to_dict() if baseline else None,
                "cross_validation": cv.to_dict() if cv else None,
-               "sobol": sob.to_dict() if sob else None,
-               "sobol_waveforms": {k: v.to_dict() for k, v in sob_waves.items()},
+               "sensitivity": sens.to_dict() if sens else None,
                "calibration": calibration,
                "training_data_sha256": emulator.training_hash}
     report.write_metrics(out, metrics)
     rep = report.experiment_report(cfg, data, out, result=result, checks=checks, cv=cv,
-                                   sob=sob, sob_waves=sob_waves, emu_file=emu_file,
+                                   sensitivity=sens, emu_file=emu_file,
                                    elapsed=time.perf_counter() - t0, baseline=baseline)
     return ExperimentResult(out, data.runs[-1].archive, rep, metrics, emu_file, passed,
                             summaries, {r.fidelity: r.archive for r in data.runs})

@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from emulators.errors import ConfigError
+from emulators.sensitivity.analyse import SensitivityConfig
 
 TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "batch_size",
                   "simulator", "design", "emulator", "validation", "sensitivity", "export",
@@ -70,22 +71,6 @@ class ValidationConfig:
         if not 0.0 < self.holdout_fraction < 1.0:
             raise ConfigError(f"'{where}.holdout_fraction' must lie in (0, 1)")
         self.checks.check(f"{where}.checks")
-
-
-@dataclass
-class SensitivityConfig:
-    enabled: bool = True
-    n: int = 1024
-    n_boot: int = 300
-    conf_level: float = 0.95
-    waveforms: bool = True  # indices at each phase of waveform outputs too
-
-    def check(self, where: str) -> None:
-        if self.enabled:
-            _range(where, "n", self.n, 16, 1 << 22)
-            _range(where, "n_boot", self.n_boot, 0, 100_000)
-            if not 0.0 < self.conf_level < 1.0:
-                raise ConfigError(f"'{where}.conf_level' must lie in (0, 1)")
 
 
 @dataclass

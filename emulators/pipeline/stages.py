@@ -374,32 +374,20 @@ def validate(cfg: ExperimentConfig, data: Data, emulator: Any):
 
 
 # -- stage 4: analyse --------------------------------------------------------------------------
-def analyse(cfg: ExperimentConfig, data: Data, emulator: Any):
-    """Sobol' indices of the emulator mean: scalar outputs, and each phase of waveforms."""
-    from emulators.sensitivity import sobol
+def analyse(cfg: ExperimentConfig, data: Data, emulator: Any, checks: dict[str, Any]):
+    """Sensitivity analysis of the emulator (Sobol' over mean and posterior, closed forms,
+    Morris, waveforms), with the verdict whether the indices can be trusted."""
+    from emulators.sensitivity import analyse as _analyse
 
     s = cfg.sensitivity
     if not s.enabled:
-        return None, {}
-    names = data.training.output_names
-    scalar = [n for n in names if np.ndim(data.training.top.Y[n]) == 1]
-    sob = None
-    if scalar:
-        def f(X: np.ndarray) -> np.ndarray:
-            pred = emulator.predict_dict(X)
-            return np.column_stack([pred[n][0] for n in scalar])
-
-        sob = sobol(f, data.space, n=s.n, seed=cfg.seed, n_boot=s.n_boot,
-                    conf_level=s.conf_level, output_names=scalar)
-    waves = {}
-    if s.waveforms:
-        for name in (n for n in names if np.ndim(data.training.top.Y[n]) == 2):
-            T = data.training.top.Y[name].shape[1]
-            waves[name] = sobol(lambda X, name=name: emulator.predict_dict(X)[name][0],
-                                data.space, n=min(s.n, 2048), seed=cfg.seed,
-                                n_boot=min(s.n_boot, 100), conf_level=s.conf_level,
-                                output_names=[f"{name}[{k}]" for k in range(T)])
-    return sob, waves
+        return None
+    failed = {n: c["why"] for n, c in checks.items() if not c["passed"]}
+    rep = _analyse(emulator, data.space, seed=cfg.seed, validation_passed=not failed,
+                   why_failed="; ".join(f"{n}: {w}" for n, w in failed.items()),
+                   **s.options())
+    log.info("%s", rep.table())
+    return rep
 
 
 # -- stage 5: export ---------------------------------------------------------------------------

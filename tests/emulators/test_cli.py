@@ -30,7 +30,7 @@ def test_run_writes_report_emulator_and_metrics(quick_run):
     assert res.returncode == 0, res.stdout + res.stderr
     run = tmp / "run"
     for name in ("report.md", "metrics.json", "emulator.safetensors", "parity.png",
-                 "sobol.png", "waveforms.png"):
+                 "sobol_intervals.png", "waveforms.png"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["passed"] is True

@@ -32,12 +32,14 @@ def test_default_experiment_meets_its_bar(tmp_path):
     assert res.passed and res.emulator_file.is_file()
     # the Sobol' indices of mean pressure = (Zc + R_p)·SV·HR/60 have a closed form: C
     # plays no part, so its total index is ~0
-    sob = res.metrics["sobol"]
+    sens = res.metrics["sensitivity"]
+    sob = sens["mean"]
     j = sob["inputs"].index("C")
     assert sob["ST"][sob["outputs"].index("p_mean")][j] < 0.01
+    assert sens["reliable"] is True
     # Per phase: in diastole (no inflow, phase ≥ 0.35) the pressure is the capacitor's,
     # which the characteristic impedance Zc does not enter; in ejection Zc·Q adds to it.
-    wave = res.metrics["sobol_waveforms"]["p_wave"]
+    wave = sens["phases"]["p_wave"]
     st_zc = np.array(wave["ST"])[:, wave["inputs"].index("Zc")]
     assert st_zc[40:].max() < 0.01 and st_zc[5:30].max() > 0.03
     assert (res.output_dir / "sobol_p_wave.png").is_file()
