@@ -128,6 +128,7 @@ def history_match_waves(
     cutoff: float = 3.0,
     rule: str = "max",
     discrepancy_sd: float | str | Mapping[str, float | str] = 0.0,
+    refit_on: str = "all",
     seed: int | np.random.Generator | None = None,
     executor: Any = None,
     progress: bool = False,
@@ -136,10 +137,12 @@ def history_match_waves(
 
     Wave ``k`` runs ``runs_per_wave`` simulations (wave 0: a Latin hypercube over the
     space; later waves: random points of the current NROY candidates) into ``archive``
-    (run ids ``wave<k>-<i>``), fits an emulator of the observed outputs on the runs inside
-    the current NROY region, and keeps the candidates whose implausibility under *every*
-    wave's emulator is ≤ ``cutoff``.  The NROY fraction after each wave is stored in the
-    archive's metadata (``archive.extra["history_matching"]``) and in ``result.waves``.
+    (run ids ``wave<k>-<i>``), fits an emulator of the observed outputs on all runs so far
+    (``refit_on="all"``) or on those inside the current NROY region (``"nroy"``, the
+    classic local refocusing; it needs more runs per wave), and keeps the candidates whose
+    implausibility under *every* wave's emulator is ≤ ``cutoff``.  The NROY fraction after
+    each wave is stored in the archive's metadata (``archive.extra["history_matching"]``)
+    and in ``result.waves``.
 
     Parameters
     ----------
@@ -150,6 +153,8 @@ def history_match_waves(
     """
     from datasets.campaign import run_campaign
 
+    if refit_on not in ("all", "nroy"):
+        raise ValueError(f"refit_on={refit_on!r}: choose 'all' or 'nroy'")
     if waves < 1 or runs_per_wave < 2:
         raise ValueError(f"need waves >= 1 and runs_per_wave >= 2, got {waves}, "
                          f"{runs_per_wave}")
@@ -189,7 +194,8 @@ def history_match_waves(
         for emu in emulators:  # runs in the current NROY region
             inside &= implausibility(emu, obs, X, discrepancy_sd=discrepancy_sd,
                                      rule=rule)[0] <= cutoff
-        train = inside if inside.sum() >= max(4, 2 * len(space)) else np.ones(len(X), bool)
+        enough = inside.sum() >= max(4, 2 * len(space))
+        train = inside if refit_on == "nroy" and enough else np.ones(len(X), bool)
         emu = fit(X[train], {n: Y[n][train] for n in names}, space)
         emulators.append(emu)
         data = prepare(obs, emu)
