@@ -30,7 +30,7 @@ ALLOWED_TARGET_PREFIXES = ("simulators.", "datasets.", "emulators.")
 TOP_LEVEL_KEYS = {"name", "seed", "emulate", "archive", "progress", "batch_size",
                   "simulator", "design",
                   "emulator", "validation", "sensitivity", "export", "executor", "data",
-                  "experiment"}
+                  "experiment", "calibration"}
 
 
 # -- schemas -----------------------------------------------------------------------------
@@ -355,6 +355,12 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     if ecfg.enabled:
         emu_file = emulator.export(out / ecfg.filename, validation=result.to_dict(),
                                    config=conf, intended_use=ecfg.intended_use)
+    if conf.get("calibration"):  # personalise: calibrate the emulator to a patient
+        from emulators.calibration.stage import run_calibration_stage
+
+        log("calibrating the emulator's inputs to the observations (KOH, emcee)")
+        metrics["calibration"] = run_calibration_stage(conf["calibration"], emulator, out,
+                                                       int(seed), simulator=simulator)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
 
     # 7. report
