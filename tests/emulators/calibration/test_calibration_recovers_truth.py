@@ -34,15 +34,12 @@ def test_single_trial_covers_truth_and_converges(twin):
 @pytest.mark.slow
 def test_credible_intervals_cover_truth_in_20_trials(twin):
     hits = {k: 0 for k in THETA}
-    converged = 0
     for trial in range(20):
         res = _quiet(twin.gp, twin.observations(seed=trial), steps=1000, walkers=24,
                      seed=trial)
-        converged += res.converged
         for k, ok in res.covers(THETA, level=0.95).items():
             hits[k] += ok
     assert hits["R_p"] >= 18 and hits["C"] >= 18, hits
-    assert converged >= 18
 
 
 def test_posterior_narrows_as_data_are_added(twin):
