@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--oned", default=None, help="emulator file of calibrate_oned_cca")
     ap.add_argument("--skip-windkessel", action="store_true")
+    ap.add_argument("--oned-steps", type=int, default=1000)
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/calibration_coverage.json"))
     args = ap.parse_args()
     res = {}
@@ -65,6 +66,7 @@ def main() -> None:
                 res[key] = trials(twin.gp, lambda s, b=b: twin.observations(seed=s, bias=b),
                                   theta, args.trials, discrepancy=disc, steps=1000, walkers=24)
                 print(key, res[key], flush=True)
+                _save(args, res)
     if args.oned:
         from emulators import runtime
         from simulators.oned import OneDSimulator
@@ -84,17 +86,25 @@ def main() -> None:
             return {"outputs": {"P_wave_inlet": {"values": z.tolist(), "unit": "Pa",
                                                  "sd": 133.3}}}
 
-        for disc in (True, False):
+        for disc in (False, True):
             key = f"1D carotid, {'KOH' if disc else 'no discrepancy'}"
-            res[key] = trials(emu, obs, truth, args.trials, discrepancy=disc, steps=1000,
-                              walkers=32)
+            res[key] = trials(emu, obs, truth, args.trials, discrepancy=disc,
+                              steps=args.oned_steps, walkers=24)
             print(key, res[key], flush=True)
+            _save(args, res)
     print(f"\n{'case':<50} {'coverage (95% CI) per parameter':<40} {'converged':>9}")
     for k, v in res.items():
         cov = ", ".join(f"{p} {100 * c:.0f}%" for p, c in v["coverage"].items())
         print(f"{k:<50} {cov:<40} {100 * v['converged']:>8.0f}%")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"trials": args.trials, "results": res}, indent=2))
+    _save(args, res)
+
+
+def _save(args, res) -> None:
+    """Write after every case (merging with the cases already in the file)."""
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = json.loads(path.read_text())["results"] if path.exists() else {}
+    path.write_text(json.dumps({"trials": args.trials, "results": {**old, **res}}, indent=2))
 
 
 if __name__ == "__main__":
