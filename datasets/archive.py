@@ -499,6 +499,19 @@ class Archive:
             row = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize + 4
             total += 2 * (rows * row + 16 * (ds.shape[0] + rows) + 1024)
         return total
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Free-form campaign metadata (JSON) stored in ``/meta`` attrs ``extra``."""
+        return json.loads(self._f["meta"].attrs.get("extra", "{}"))
+
+    def set_extra(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-able) under ``key`` in the campaign metadata ``extra``
+        (e.g. history matching records its NROY fraction per wave there)."""
+        data = self.extra
+        data[str(key)] = value
+        with _translate(self.path, "write metadata to"):
+            self._f["meta"].attrs["extra"] = json.dumps(data, default=str)
+            self._f.flush()
 
     def add_output(self, spec: OutputSpec | str | Mapping[str, Any]) -> None:
         """Add an output column (earlier runs get NaN in it)."""

@@ -9,6 +9,7 @@
     twinemu sign EMULATOR_FILE --key PRIVATE_KEY    sign an emulator file
     twinemu archive info|verify|repair FILE         look after a campaign archive
     twinemu sensitivity EMULATOR_FILE [--out DIR]   Sobol' indices, both intervals, Morris
+    twinemu calibrate EMULATOR_FILE OBSERVATIONS    personalise: KOH calibration + report
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ examples:
   twinemu archive info outputs/campaigns/windkessel_default-<hash>.h5
   twinemu archive repair runs.h5                  recover a truncated / damaged archive
   twinemu sensitivity emulator.safetensors --out sens/ --second-order
+  twinemu calibrate emulator.safetensors patient.yaml --out outputs/patient1
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.
@@ -280,6 +282,51 @@ def _sensitivity(args: argparse.Namespace) -> int:
     if args.out:
         print(f"\nreport: {rep.write(Path(args.out), f'Sensitivity of {Path(args.file).name}')}")
     return EXIT_FAILED if args.strict and not rep.reliable else EXIT_OK
+def _calibrate(args: argparse.Namespace) -> int:
+    import warnings
+
+    from emulators import runtime
+    from emulators.calibration import Observations, calibrate, history_match
+    from emulators.calibration.report import write_report
+
+    emu = runtime.load(args.file)
+    obs = Observations.from_yaml(args.observations)  # checked against emu before sampling
+    priors = _read_yaml(args.priors) if args.priors else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = calibrate(emu, obs, discrepancy=not args.no_discrepancy, priors=priors,
+                        walkers=args.walkers, steps=args.steps, seed=args.seed,
+                        progress=not args.no_progress)
+    dsd = {n[len("delta_sd_"):]: float(res.hyper[:, :, j].mean())
+           for j, n in enumerate(res.hyper_names) if n.startswith("delta_sd_")}
+    hm = history_match(emu, res.data, cutoff=args.cutoff, rule=args.rule, seed=args.seed,
+                       discrepancy_sd=dsd)
+    out = Path(args.out)
+    write_report(out, res, emu, hm=hm, seed=args.seed)
+    print(res.table())
+    for w in caught:
+        if str(w.message) not in res.warnings:
+            print(f"warning: {w.message}", file=sys.stderr)
+    print(f"\nreport: {out / 'summary.md'}\nsamples: {out / 'posterior.nc'} "
+          f"(arviz.from_netcdf)")
+    return EXIT_OK if res.converged else EXIT_FAILED
+
+
+def _read_yaml(path: str):
+    import yaml
+
+    from emulators.calibration import PriorError
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PriorError(f"cannot read priors file {path!r} ({type(exc).__name__})") from None
+    if isinstance(data, dict) and set(data) == {"priors"}:
+        data = data["priors"]
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise PriorError(f"priors file {path!r}: expected {{name: {{dist, mu, sigma, low, "
+                         f"high}}}}")
+    return data
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,6 +412,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--out", default=None, help="folder for sensitivity.md/.json and plots")
     p.add_argument("--strict", action="store_true", help="exit 1 when not reliable")
+    p = sub.add_parser(
+        "calibrate", help="calibrate an emulator's inputs to observations (KOH, MCMC)",
+        description="Kennedy–O'Hagan calibration of an emulator file's inputs to a "
+                    "patient's observations (YAML with units and noise), with a GP model "
+                    "discrepancy; writes a report folder (summary table, corner plot, "
+                    "posterior predictive, implausibility map, ArviZ NetCDF samples). "
+                    "Exits 1 when the MCMC run has not converged.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("observations", help="observations YAML (see README: 'Personalising a "
+                                        "twin')")
+    p.add_argument("--priors", default=None,
+                   help="YAML of prior overrides {name: {dist, mu, sigma, low, high}}")
+    p.add_argument("--out", default="calibration", help="report folder (default ./calibration)")
+    p.add_argument("--walkers", type=int, default=32, help="emcee walkers (default 32)")
+    p.add_argument("--steps", type=int, default=2000,
+                   help="steps per walker, the first half discarded (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--no-discrepancy", action="store_true",
+                   help="plain calibration z = η(θ) + ε, without the discrepancy δ")
+    p.add_argument("--cutoff", type=float, default=3.0,
+                   help="implausibility cutoff of history matching (default 3)")
+    p.add_argument("--rule", choices=["max", "second"], default="max",
+                   help="combine implausibilities by the max or the second-largest")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -378,16 +449,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from datasets.errors import AdapterError, ArchiveError, ManifestError
+    from emulators.calibration.errors import ObservationError, PriorError, UnitError
     from emulators.errors import EmulatorFileError
     from simulators.errors import OutOfDomainError, ParameterError
 
     handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
                 "keygen": _keygen, "sign": _sign, "archive": _archive,
-                "sensitivity": _sensitivity}
+                "sensitivity": _sensitivity, "calibrate": _calibrate}
     try:
         return handlers[args.command](args)
     except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,
-            ParameterError) as exc:
+            ParameterError, ObservationError, PriorError, UnitError) as exc:
         print(f"twinemu {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -19,7 +19,7 @@ UNITS: dict[str, tuple[str, float]] = {
     # pressure (SI: Pa)
     "Pa": ("pressure", 1.0), "kPa": ("pressure", 1e3), "mmHg": ("pressure", MMHG),
     "dyn/cm2": ("pressure", 0.1), "dyn/cm^2": ("pressure", 0.1), "barye": ("pressure", 0.1),
-    "bar": ("pressure", 1e5),
+    "bar": ("pressure", 1e5), "cmH2O": ("pressure", 98.0665),
     # volume flow (SI: m^3/s)
     "m^3/s": ("flow", 1.0), "m3/s": ("flow", 1.0), "mL/s": ("flow", 1e-6),
     "ml/s": ("flow", 1e-6), "cm^3/s": ("flow", 1e-6), "cm3/s": ("flow", 1e-6),

@@ -24,7 +24,7 @@ def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
 
 def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, checks, cv,
                       sensitivity, emu_file: Path | None, elapsed: float,
-                      baseline=None) -> Path:
+                      baseline=None, calibration: dict | None = None) -> Path:
     from emulators import report as rp
 
     units = data.units
@@ -66,6 +66,10 @@ def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, c
             figs = "".join(f"\n\n![{cap}]({Path(png).name})\n\n*{cap}*" for cap, png in imgs
                            if png is not None)
             sections.append((title, body + figs))
+    if calibration is not None:
+        sections.append(("Calibration", "The personalised parameters, their credible "
+                         "intervals, diagnostics and plots are in [calibration/]"
+                         "(calibration/)."))
     return rp.markdown_report(out / "report.md", title=f"twinemu experiment: {cfg.name}",
                               sections=sections, images=images)
 

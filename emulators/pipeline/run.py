@@ -84,7 +84,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     if cfg.calibration:
         from emulators.calibration.stage import run_calibration_stage
 
-        calibration = run_calibration_stage(cfg.calibration, emulator, out, cfg.seed)
+        calibration = run_calibration_stage(cfg.calibration, emulator, out, cfg.seed,
+                                            simulator=data.simulator)
     emu_file = stages.export(cfg, emulator, out, result.to_dict())
     summaries = [s for r in data.runs for s in r.summaries]
     metrics = {"validation": result.to_dict(), "checks": checks, "passed": passed,
@@ -98,6 +99,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     report.write_metrics(out, metrics)
     rep = report.experiment_report(cfg, data, out, result=result, checks=checks, cv=cv,
                                    sensitivity=sens, emu_file=emu_file,
-                                   elapsed=time.perf_counter() - t0, baseline=baseline)
+                                   elapsed=time.perf_counter() - t0, baseline=baseline,
+                                   calibration=calibration)
     return ExperimentResult(out, data.runs[-1].archive, rep, metrics, emu_file, passed,
                             summaries, {r.fidelity: r.archive for r in data.runs})
