@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from emulators.calibration.errors import ObservationError, PriorError
-from simulators.units import UnitError, convert
 from simulators.design import Parameter, ParameterSpace
+from simulators.units import UnitError, convert
 
 _REL = re.compile(r"^\s*([0-9.eE+-]+)\s*%\s*$")
 

@@ -10,9 +10,9 @@ import yaml
 
 from emulators import GaussianProcess
 from emulators.calibration.stage import CalibrationConfig, run_calibration_stage
-from simulators.units import MMHG
 from emulators.cli import main
 from emulators.errors import ConfigError
+from simulators.units import MMHG
 from simulators.zerod import WindkesselSimulator
 
 REPORT = {"summary.md", "summary.json", "corner.png", "predictive.png", "implausibility.png",
