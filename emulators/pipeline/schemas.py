@@ -101,7 +101,7 @@ class LevelConfig:
 @dataclass
 class DataConfig:
     levels: list | None = None  # [LevelConfig], lowest fidelity first
-    outputs: dict | None = None  # output map {canonical: {fidelity: source}}
+    outputs: dict | list | None = None  # output map {canonical: {fidelity: source}} or names
     manifest: str | None = None  # one ingested level (shorthand)
     workers: int = 2
 

@@ -150,6 +150,8 @@ def check_outputs(cfg: ExperimentConfig, sims: dict[str, Any]) -> None:
 
 
 def _source_names(cfg: ExperimentConfig, fidelity: str) -> list[str]:
+    if isinstance(cfg.data.outputs, list):
+        return [str(n) for n in cfg.data.outputs]
     if cfg.data.outputs:
         out = []
         for canon, entry in cfg.data.outputs.items():
