@@ -70,6 +70,8 @@ class SensitivityConfig:
 class DataConfig:
     manifest: str | None = None  # ingest manifest (YAML/CSV), relative to the cwd or conf/
     workers: int = 2
+    data_root: str | None = None  # a folder besides the manifest's that it may read from
+    timeout: float | None = 1800.0  # s per run; a run past it is recorded as failed
 
 
 @dataclass
@@ -375,7 +377,8 @@ def _ingest_experiment(conf, dcfg: DataConfig, out: Path, root: Path, name: str,
     archive_path = Path(conf["archive"]) if conf.get("archive") else default_archive_path(
         root, name, conf)
     log(f"ingesting {manifest} into {archive_path}")
-    summary = ingest(manifest, archive_path, workers=dcfg.workers, progress=progress)
+    summary = ingest(manifest, archive_path, workers=dcfg.workers, progress=progress,
+                     data_root=dcfg.data_root, timeout=dcfg.timeout)
     log(str(summary))
     with Archive.open(archive_path) as archive:
         ok = archive.status() == 0
