@@ -44,13 +44,13 @@ from datasets.mesh import (
     triangle_geometry,
     triangulate,
 )
+from simulators.units import units_of
 
-_LENGTH = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
-_TIME = {"s": 1.0, "ms": 1e-3}
-_PRESSURE = {"Pa": 1.0, "kPa": 1e3, "mmHg": 133.322387415, "dyn/cm2": 0.1, "dyn/cm^2": 0.1,
-             "barye": 0.1}
-_FLOW = {"m3/s": 1.0, "m^3/s": 1.0, "mL/s": 1e-6, "ml/s": 1e-6, "L/min": 1e-3 / 60,
-         "cm3/s": 1e-6}
+# SI factors of the units a source or an archive may use (simulators.units is their home)
+_LENGTH = units_of("length")
+_TIME = {k: v for k, v in units_of("time").items() if k in ("s", "ms")}
+_PRESSURE = units_of("pressure")
+_FLOW = units_of("flow")
 
 
 def _lookup(table: Mapping[str, float], key: str, what: str) -> float:

@@ -110,6 +110,7 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path):
             pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("timeout", [2])
 def test_twinemu_run_records_a_hung_run_as_timed_out(tmp_path, timeout):
     cmd = [sys.executable, "-m", "emulators.cli", "run", "experiment=quick",
