@@ -248,6 +248,9 @@ class LocalExecutor(SerialExecutor):
         workers: list[_Worker] = []
         try:
             while pending or any(w.item is not None for w in workers):
+                for w in [w for w in workers if w.item is None and not w.proc.is_alive()]:
+                    w.kill()  # died while idle (killed from outside): replaced below
+                    workers.remove(w)
                 while pending and len(workers) < min(self.n_workers, len(items)):
                     workers.append(_Worker(ctx))
                 for w in workers:
@@ -255,6 +258,9 @@ class LocalExecutor(SerialExecutor):
                         i = pending.popleft()
                         try:
                             w.conn.send((fn, items[i]))
+                        except (BrokenPipeError, ConnectionError, EOFError):
+                            pending.appendleft(i)  # the worker died idle: not the item's
+                            continue  # fault; it is retired at the next pass
                         except Exception as exc:  # unpicklable item: its own failure
                             yield i, exc
                             continue
