@@ -179,7 +179,8 @@ def _worker_main(conn: Any, driver_pid: int) -> None:
         if msg is None:
             return
         try:
-            fn, item = msg
+            fn, item = msg  # unpickled (the simulator's modules imported): the clock starts
+            conn.send(_STARTED)
             reply = (True, fn(item))
         except BaseException as exc:  # noqa: BLE001 - sent back, recorded by the caller
             reply = (False, exc)
@@ -189,6 +190,11 @@ def _worker_main(conn: Any, driver_pid: int) -> None:
             conn.send((False, RuntimeError(
                 f"the result could not be sent back from the worker "
                 f"({type(exc).__name__}: {exc})")))
+
+
+_STARTED = "started"  # a worker's word that it has begun an item
+#: time allowed to a fresh worker to unpickle an item (importing its modules) before it runs
+STARTUP_ALLOWANCE = 120.0
 
 
 class _Worker:
@@ -264,8 +270,9 @@ class LocalExecutor(SerialExecutor):
                         except Exception as exc:  # unpicklable item: its own failure
                             yield i, exc
                             continue
-                        w.item = i
-                        w.deadline = (time.monotonic() + self.timeout * _size(sizes, i)
+                        w.item = i  # the clock starts when the worker says it has begun
+                        w.deadline = (time.monotonic() + STARTUP_ALLOWANCE
+                                      + self.timeout * _size(sizes, i)
                                       if self.timeout else float("inf"))
                 busy = [w for w in workers if w.item is not None]
                 if not busy:
@@ -279,8 +286,14 @@ class LocalExecutor(SerialExecutor):
                     got, result = False, None
                     if w.conn in ready or w.proc.sentinel in ready:
                         try:
-                            if w.conn.poll():
-                                _ok, result = w.conn.recv()
+                            while not got and w.conn.poll():
+                                msg = w.conn.recv()
+                                if isinstance(msg, str):  # _STARTED
+                                    if self.timeout:
+                                        w.deadline = (time.monotonic()
+                                                      + self.timeout * _size(sizes, i))
+                                    continue
+                                _ok, result = msg
                                 got = True
                         except (EOFError, OSError):
                             pass

@@ -136,7 +136,7 @@ def test_a_zero_timeout_is_a_configuration_error():
 def test_dask_times_out_a_hung_item_and_restarts_its_worker():
     from simulators.executors import RunTimeoutError
 
-    with DaskExecutor(n_workers=2, timeout=2.0) as ex:
+    with DaskExecutor(n_workers=2, timeout=5.0) as ex:
         got = dict(ex.map_unordered(sleep_on_two, list(range(5))))
         assert isinstance(got[2], RunTimeoutError)
         assert {i: got[i] for i in (0, 1, 3, 4)} == {0: 0, 1: 10, 3: 30, 4: 40}
