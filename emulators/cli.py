@@ -36,6 +36,10 @@ examples:
   twinemu predict emulator.safetensors R_p=1.1e8 C=1.3e-8 Zc=6e6 HR=70 SV=75
   twinemu check emulator.safetensors --archive runs.h5 --runs test- --r2-min 0.99
   twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
+  twinemu ingest runs.yaml --archive cfd.h5 --data-root /scratch/cfd --timeout 600
+
+Ctrl-C stops a campaign or an ingest cleanly: finished runs stay in the archive, workers are
+stopped, exit status 130; run the same command again to resume.
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.

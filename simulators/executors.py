@@ -297,6 +297,10 @@ class LocalExecutor(SerialExecutor):
                                 got = True
                         except (EOFError, OSError):
                             pass
+                        except Exception as exc:  # a result this process cannot unpickle
+                            result, got = RuntimeError(
+                                f"the result of item {i} could not be read back "
+                                f"({type(exc).__name__}: {exc})"), True
                     if got:
                         w.item = None
                         yield i, result

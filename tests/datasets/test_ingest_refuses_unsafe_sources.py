@@ -19,7 +19,7 @@ from datasets.errors import SourcePathError
 from datasets.ingest import ingest
 from emulators.cli import main as cli_main
 from tests.datasets.adapters import fixtures as fx
-from tests.datasets.test_ingest import PARAMS, QOIS, R, L
+from tests.datasets.test_ingest import PARAMS, QOIS, L, R
 
 SECRET = "TOPSECRET-password=hunter2"
 
