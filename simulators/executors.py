@@ -449,9 +449,9 @@ class SlurmExecutor(SerialExecutor):
     ``cluster="local"`` runs the jobs as local processes through the same code path, for
     trying a configuration on a laptop; ``None`` lets submitit pick SLURM when present.
     ``poll`` is the interval (s) between checks for finished jobs.  ``timeout`` (s per
-    item, from when its job is seen running) cancels a job past it (``scancel``) and
-    yields :class:`RunTimeoutError`; SLURM's own ``timeout_min`` still bounds each job.
-    Leaving the loop early cancels the jobs not finished.
+    item) is enforced inside each job from when its function starts (``SIGALRM``: it stops
+    Python code; SLURM's own ``timeout_min`` bounds a job stuck in compiled code) and comes
+    back as :class:`RunTimeoutError`.  Leaving the loop early cancels the jobs not finished.
     """
 
     def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = None,
@@ -474,31 +474,29 @@ class SlurmExecutor(SerialExecutor):
                                          ) from exc
 
     def map_unordered(self, fn, items, sizes=None):
-        jobs = self._ex.map_array(fn, list(items))
+        if self.timeout is None:
+            jobs = self._ex.map_array(fn, list(items))
+        else:  # the limit is kept inside each job, from when its function starts
+            jobs = self._ex.map_array(_run_limited, [
+                (fn, item, self.timeout * _size(sizes, i), _size(sizes, i))
+                for i, item in enumerate(items)])
         index = {id(j): i for i, j in enumerate(jobs)}
-        started: dict[int, float] = {}
         remaining = list(jobs)
         try:
             while remaining:
                 still = []
                 for job in remaining:
                     i = index[id(job)]
-                    if job.done():
-                        try:
-                            yield i, job.result()
-                        except Exception as exc:
-                            yield i, exc
+                    if not job.done():
+                        still.append(job)
                         continue
-                    if self.timeout is not None:
-                        if i not in started and _job_running(job):
-                            started[i] = time.monotonic()
-                        limit = self.timeout * _size(sizes, i)
-                        if i in started and time.monotonic() - started[i] >= limit:
-                            with contextlib.suppress(Exception):
-                                job.cancel(check=False)
-                            yield i, RunTimeoutError(limit, _size(sizes, i))
-                            continue
-                    still.append(job)
+                    try:
+                        result = job.result()
+                    except Exception as exc:
+                        result = exc
+                    if isinstance(result, _TimedOut):
+                        result = RunTimeoutError(result.seconds, result.size)
+                    yield i, result
                 remaining = still
                 if remaining:
                     time.sleep(self.poll)
@@ -508,11 +506,22 @@ class SlurmExecutor(SerialExecutor):
                     job.cancel(check=False)
 
 
-def _job_running(job: Any) -> bool:
+class _TimedOut:
+    """What a job past its time limit returns (an exception would come back as text)."""
+
+    def __init__(self, seconds: float, size: int):
+        self.seconds, self.size = float(seconds), int(size)
+
+
+def _run_limited(task: tuple[Callable[[Any], Any], Any, float, int]) -> Any:
+    """Job side: ``fn(item)`` under a ``SIGALRM`` limit of ``seconds`` (the job's main
+    thread); past it, a :class:`_TimedOut` is returned."""
+    fn, item, seconds, size = task
     try:
-        return str(job.state).upper() in {"RUNNING", "COMPLETING"}
-    except Exception:  # noqa: BLE001 - a state we cannot read: count from now
-        return True
+        with _alarm(seconds, size):
+            return fn(item)
+    except RunTimeoutError:
+        return _TimedOut(seconds, size)
 
 
 def _mp_context():

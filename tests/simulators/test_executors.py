@@ -142,3 +142,15 @@ def test_dask_times_out_a_hung_item_and_restarts_its_worker():
         assert {i: got[i] for i in (0, 1, 3, 4)} == {0: 0, 1: 10, 3: 30, 4: 40}
         # the restarted worker takes new work
         assert dict(ex.map_unordered(square_or_fail, [4])) == {0: 16}
+
+
+@pytest.mark.slow
+def test_submitit_jobs_keep_their_own_time_limit(tmp_path):
+    pytest.importorskip("submitit")
+    from simulators.executors import RunTimeoutError, SlurmExecutor
+
+    ex = SlurmExecutor(folder=str(tmp_path / "jobs"), cluster="local", poll=0.2,
+                       timeout=3.0, timeout_min=5)
+    got = dict(ex.map_unordered(sleep_on_two, list(range(4))))
+    assert isinstance(got[2], RunTimeoutError) and str(got[2]).startswith("timed out after 3 s")
+    assert {i: got[i] for i in (0, 1, 3)} == {0: 0, 1: 10, 3: 30}
