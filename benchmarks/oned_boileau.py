@@ -29,9 +29,9 @@ matplotlib.use("Agg")
 from simulators.oned import load_network, simulate  # noqa: E402
 from simulators.oned.plots import plot_sites  # noqa: E402
 from simulators.oned.validation import compare  # noqa: E402
+from simulators.units import MMHG  # noqa: E402
 
 NETWORKS = ROOT / "conf" / "simulator" / "networks"
-MMHG = 133.322387415
 LIMITS = {"P": 0.03, "Q": 0.10}
 NETWORK_CASES = [("case 4: aortic bifurcation", "boileau_ibif.yaml",
                   [("parent", 0.0), ("d1", 1.0)]),

@@ -3,7 +3,9 @@
 Each finished run is appended to the archive the moment its result arrives, with its
 provenance, so a killed campaign loses at most the runs in flight; running the same
 campaign again skips every run id already stored (ok or failed) and computes the rest.
-Failed runs (``SimulationError``, a dead worker) are stored flagged with their reason.
+Failed runs (``SimulationError``, a dead worker, a run past the executor's time limit)
+are stored flagged with their reason.  The loop itself (resume, progress, Ctrl-C) is
+:func:`datasets.runner.run_loop`, shared with 3D ingest.
 """
 
 from __future__ import annotations
@@ -11,28 +13,22 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from datasets.archive import Archive, Provenance, config_hash
 from datasets.errors import ArchiveError
+from datasets.runner import RunSummary, done_ids, failure_reason, run_loop
 from simulators.base import Simulator
 from simulators.errors import SimulationError
-from simulators.executors import Executor, SerialExecutor
+from simulators.executors import Executor, RunTimeoutError, SerialExecutor, WorkerDiedError
 
 
 @dataclass
-class CampaignSummary:
+class CampaignSummary(RunSummary):
     """What one call of :func:`run_campaign` did."""
-
-    requested: int = 0
-    skipped: int = 0
-    ok: int = 0
-    failed: int = 0
-    reasons: dict[str, str] = field(default_factory=dict)
-    wall_time: float = 0.0
 
     def __str__(self) -> str:
         lines = [f"campaign: {self.requested} runs requested, {self.skipped} already in the "
@@ -127,9 +123,7 @@ def run_campaign(
         raise ValueError("run_ids must be unique, one per design point")
     prov = dict(simulator=simulator.name, version=simulator.version,
                 config_hash=config_hash(simulator.config()))
-    stored = archive.run_ids()
-    status = archive.status()
-    done = set(stored[status == 0]) if retry_failed else set(stored)
+    done = done_ids(archive, retry_failed)
     todo = [i for i, rid in enumerate(ids) if rid not in done]
     _check_resumable(archive, X, ids, prov["config_hash"])
     summary = CampaignSummary(requested=len(ids), skipped=len(ids) - len(todo))
@@ -151,27 +145,26 @@ def run_campaign(
         fn, tasks = _run_batch, [(simulator, [points[i] for i in g]) for g in groups]
     else:
         fn, tasks = _run_one, [(simulator, points[g[0]]) for g in groups]
-    executor = executor or SerialExecutor()
-    bar = _progress(len(todo), description, progress)
-    try:
-        for k, result in executor.map_unordered(fn, tasks):
-            group = groups[k]
-            if isinstance(result, BaseException):
-                # Not a SimulationError (those come back as ("failed", ...)): a dead worker
-                # or a bug.  The runs are recorded as failed; unexpected errors also warn.
-                if not type(result).__name__ == "WorkerDiedError":
-                    warnings.warn(f"runs {[ids[i] for i in group]} raised "
-                                  f"{type(result).__name__}: {result}",
-                                  RuntimeWarning, stacklevel=2)
-                failure = ("failed", f"{type(result).__name__}: {result}", np.nan)
-                results = [failure] * len(group)
-            else:
-                results = result if batched else [result]
-            for i, res in zip(group, results, strict=True):
-                _store(archive, summary, simulator, points[i], ids[i], res, prov)
-                bar.update(1)
-    finally:
-        bar.close()
+
+    def store(k: int, result: Any) -> int:
+        group = groups[k]
+        if isinstance(result, BaseException):
+            # Not a SimulationError (those come back as ("failed", ...)): a dead worker, a
+            # run past its time limit, or a bug.  The runs are recorded as failed;
+            # unexpected errors also warn.
+            if not isinstance(result, (WorkerDiedError, RunTimeoutError)):
+                warnings.warn(f"runs {[ids[i] for i in group]} raised "
+                              f"{type(result).__name__}: {result}",
+                              RuntimeWarning, stacklevel=2)
+            results = [("failed", failure_reason(result), np.nan)] * len(group)
+        else:
+            results = result if batched else [result]
+        for i, res in zip(group, results, strict=True):
+            _store(archive, summary, simulator, points[i], ids[i], res, prov)
+        return len(group)
+
+    run_loop(executor or SerialExecutor(), fn, tasks, store, archive,
+             sizes=[len(g) for g in groups], description=description, progress=progress)
     summary.wall_time = time.perf_counter() - t_start
     return summary
 
@@ -215,16 +208,10 @@ def _store(archive: Archive, summary: CampaignSummary, simulator: Simulator,
     if state == "ok":
         archive.append(point, payload, fidelity=simulator.fidelity, run_id=run_id,
                        provenance=Provenance(**prov, wall_time=wall))
-        summary.ok += 1
+        summary.count(run_id, True)
     else:
         archive.append(point, None, fidelity=simulator.fidelity, status="failed",
                        reason=str(payload), run_id=run_id,
                        provenance=Provenance(**prov, wall_time=wall))
-        summary.failed += 1
-        summary.reasons[run_id] = str(payload)
+        summary.count(run_id, False, str(payload))
 
-
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="run", disable=not enabled, leave=False)

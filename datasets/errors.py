@@ -69,3 +69,8 @@ class QoIError(ValueError):
 
 class CorruptFileError(AdapterError):
     """A CFD file has a known signature but cannot be read (truncated, damaged)."""
+
+
+class SourcePathError(ManifestError):
+    """A manifest names a file outside the allowed data roots, or one that is not a
+    regular file (a FIFO, a device, a folder); ingest refuses to open it."""

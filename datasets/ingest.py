@@ -50,20 +50,20 @@ CSV runs table (``runs: runs.csv``, or a ``.csv`` manifest with a sidecar
 ``<name>.yaml`` holding ``parameters`` and ``qois``): columns ``id, source, format,
 fidelity`` and one column per parameter; a multi-file source is written
 ``mesh=a.h5;u=b.h5;p=c.h5``.  Paths are relative to the manifest's folder; ``$VARS`` and
-``~`` are expanded (``$TWINEMU_SHARED_DATA``).
+``~`` are expanded (``$TWINEMU_SHARED_DATA``); see "What ingest will open".
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
-import multiprocessing
 import os
+import re
+import stat
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,10 +71,26 @@ from typing import Any
 import numpy as np
 
 from datasets.archive import Archive, Provenance, config_hash, file_sha256
-from datasets.errors import AdapterError, ManifestError, QoIError
+from datasets.errors import AdapterError, ManifestError, QoIError, SourcePathError
 from datasets.qoi import QoISpec, SourceUnits, compute_qois
+from datasets.runner import RunSummary, done_ids, failure_reason, run_loop
 from simulators.base import OutputSpec
 from simulators.design import ParameterSpace
+from simulators.executors import (
+    Executor,
+    LocalExecutor,
+    RunTimeoutError,
+    SerialExecutor,
+    WorkerDiedError,
+)
+
+#: largest source file ingest opens (bytes); ``max_file_bytes=`` changes it
+MAX_FILE_BYTES = 64 * 2**30
+#: largest small side file (manifest, CSV runs table, artery_info.json) read whole
+MAX_SIDE_FILE_BYTES = 16 * 2**20
+#: default per-run time limit of ingest (s)
+RUN_TIMEOUT = 1800.0
+SHARED_DATA_VAR = "TWINEMU_SHARED_DATA"
 
 _QOI_KEYS = {"velocity", "pressure", "displacement", "inlet", "outlets", "wall", "regions",
              "caps", "cap_tags", "caps_from", "wss", "low_wss_threshold", "percentiles",
@@ -104,39 +120,108 @@ class Manifest:
     space: ParameterSpace
     qois: dict[str, Any]
     runs: list[RunEntry]
+    roots: list[str] = field(default_factory=list)  # data roots besides the folder
 
     def spec(self, phase_points: int | None = None) -> QoISpec:
-        return build_spec(self.qois, self.path.parent, phase_points)
+        return build_spec(self.qois, self.path.parent, phase_points, roots=self.roots)
 
 
-def _expand(value: str, folder: Path) -> str:
-    p = Path(os.path.expanduser(os.path.expandvars(str(value))))
+def data_roots(folder: Path, data_root: str | os.PathLike | Sequence[str | os.PathLike] | None
+               = None) -> list[str]:
+    """The folders a manifest in ``folder`` may read from: it and the explicit data roots."""
+    extra = [] if data_root is None else (
+        [data_root] if isinstance(data_root, (str, os.PathLike)) else list(data_root))
+    return [os.path.realpath(folder)] + [
+        os.path.realpath(os.path.expanduser(str(r))) for r in extra]
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    real = os.path.realpath(path)
+    for root in roots:
+        try:
+            if os.path.commonpath([real, root]) == root:
+                return True
+        except ValueError:  # another drive (Windows)
+            continue
+    return False
+
+
+def _expand(value: str, folder: Path, roots: Sequence[str] | None = None,
+            what: str = "path") -> str:
+    """``value`` expanded (``~``, ``$VARS``) and made absolute against ``folder``; refused
+    with :class:`SourcePathError` when it resolves outside ``folder`` and ``roots``."""
+    raw = str(value)
+    p = Path(os.path.expanduser(os.path.expandvars(raw)))
     if "$" in str(p):
         raise ManifestError(f"path {value!r} uses an environment variable that is not set "
                             f"(e.g. export TWINEMU_SHARED_DATA=../shared/data)")
-    return str(p if p.is_absolute() else (folder / p))
+    full = str(p if p.is_absolute() else (folder / p))
+    allowed = list(roots) if roots is not None else data_roots(folder)
+    if re.search(r"\$\{?" + SHARED_DATA_VAR + r"\b", raw) and os.environ.get(SHARED_DATA_VAR):
+        allowed.append(os.path.realpath(os.environ[SHARED_DATA_VAR]))
+    if not _inside(full, allowed):
+        raise SourcePathError(
+            f"{what} {raw!r} resolves outside the manifest's folder and the data roots "
+            f"{allowed}; ingest only opens files under them. Move the data there or pass "
+            f"its folder as a data root (twinemu ingest --data-root DIR, "
+            f"ingest(..., data_root=DIR)).")
+    return full
 
 
-def _source(value: Any, folder: Path, where: str) -> str | dict[str, str]:
+def _source(value: Any, folder: Path, where: str, roots: Sequence[str]
+            ) -> str | dict[str, str]:
+    what = f"{where}: source"
     if isinstance(value, Mapping):
-        return {str(k): _expand(v, folder) for k, v in value.items()}
+        return {str(k): _expand(v, folder, roots, what) for k, v in value.items()}
     if isinstance(value, str) and "=" in value and ";" in value:
         parts = dict(item.split("=", 1) for item in value.split(";") if item.strip())
-        return {k.strip(): _expand(v.strip(), folder) for k, v in parts.items()}
+        return {k.strip(): _expand(v.strip(), folder, roots, what) for k, v in parts.items()}
     if isinstance(value, str) and value.strip():
-        return _expand(value.strip(), folder)
+        return _expand(value.strip(), folder, roots, what)
     raise ManifestError(f"{where}: 'source' must be a path or a mapping "
                         f"{{mesh: ..., u: ..., p: ...}}, got {value!r}")
 
 
-def load_manifest(path: str | os.PathLike) -> Manifest:
-    """Read and validate a YAML (or CSV + sidecar YAML) manifest; see the module docstring."""
+def regular_file(path: str | os.PathLike, what: str, max_bytes: int) -> int:
+    """Size of ``path`` if it is a regular file of at most ``max_bytes``; else
+    :class:`SourcePathError` (a FIFO, device or folder is never opened: it could block)."""
+    try:
+        st = os.stat(path)  # follows links; never opens (a FIFO would block an open)
+    except FileNotFoundError:
+        raise AdapterError(f"{what} {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise AdapterError(f"{what} {str(path)!r} cannot be examined "
+                           f"({type(exc).__name__})") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(
+            st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(
+            st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file")
+        raise SourcePathError(f"{what} {str(path)!r} is {kind}, not a regular file; ingest "
+                              f"opens regular files only")
+    if st.st_size > max_bytes:
+        raise SourcePathError(f"{what} {str(path)!r} is {st.st_size} bytes, above the limit "
+                              f"of {max_bytes} bytes (max_file_bytes)")
+    return int(st.st_size)
+
+
+def _read_side(path: Path, what: str) -> str:
+    regular_file(path, what, MAX_SIDE_FILE_BYTES)
+    return path.read_text()
+
+
+def load_manifest(path: str | os.PathLike, *, data_root: str | os.PathLike |
+                  Sequence[str | os.PathLike] | None = None) -> Manifest:
+    """Read and validate a YAML (or CSV + sidecar YAML) manifest; see the module docstring.
+
+    ``data_root``: folder(s) besides the manifest's own whose files the manifest may name.
+    """
     import yaml
 
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"no manifest at {str(path)!r}")
     folder = path.parent
+    roots = data_roots(folder, data_root)
     if path.suffix.lower() == ".csv":
         side = path.with_suffix(".yaml")
         if not side.exists():
@@ -144,13 +229,15 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
         if not side.exists():
             raise ManifestError(f"a CSV manifest needs a sidecar {path.stem}.yaml with "
                                 f"'parameters' and 'qois'")
-        doc = yaml.safe_load(side.read_text()) or {}
+        doc = yaml.safe_load(_read_side(side, "manifest")) or {}
         doc["runs"] = path.name
     else:
         try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ManifestError(f"{path.name} is not valid YAML: {exc}") from exc
+            doc = yaml.safe_load(_read_side(path, "manifest")) or {}
+        except yaml.YAMLError as exc:  # its message quotes the text: give the place only
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ManifestError(f"{path.name} is not valid YAML{at}") from None
     if not isinstance(doc, Mapping):
         raise ManifestError(f"{path.name}: expected a mapping with parameters, qois, runs")
     unknown = set(doc) - {"parameters", "qois", "runs", "description"}
@@ -175,7 +262,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
                             f"{sorted(_UNIT_KEYS)}")
     runs_doc = doc["runs"]
     if isinstance(runs_doc, str):
-        runs_doc = _read_csv(Path(_expand(runs_doc, folder)), space)
+        runs_doc = _read_csv(Path(_expand(runs_doc, folder, roots, "runs table")), space)
     if not isinstance(runs_doc, list) or not runs_doc:
         raise ManifestError(f"{path.name}: 'runs' must be a non-empty list or a CSV path")
     runs, seen = [], set()
@@ -214,10 +301,10 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
             if not p.low <= v <= p.high:
                 raise ManifestError(f"{where} ({rid}): {p.name}={v} outside "
                                     f"[{p.low}, {p.high}]")
-        runs.append(RunEntry(rid, inputs, _source(r["source"], folder, where),
+        runs.append(RunEntry(rid, inputs, _source(r["source"], folder, where, roots),
                              r.get("format") or None, str(r.get("fidelity") or "3d"),
                              dict(r.get("options") or {})))
-    man = Manifest(path, space, qois, runs)
+    man = Manifest(path, space, qois, runs, roots[1:])
     man.spec()  # validate units and output names now, not in a worker
     return man
 
@@ -225,6 +312,7 @@ def load_manifest(path: str | os.PathLike) -> Manifest:
 def _read_csv(path: Path, space: ParameterSpace) -> list[dict[str, Any]]:
     if not path.exists():
         raise ManifestError(f"runs table {str(path)!r} does not exist")
+    regular_file(path, "runs table", MAX_SIDE_FILE_BYTES)
     with open(path, newline="") as f:
         rows = list(csv.DictReader(line for line in f if not line.lstrip().startswith("#")))
     out = []
@@ -241,9 +329,10 @@ def _read_csv(path: Path, space: ParameterSpace) -> list[dict[str, Any]]:
     return out
 
 
-def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None = None
-               ) -> QoISpec:
-    """A :class:`QoISpec` from the manifest's ``qois`` mapping."""
+def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None = None, *,
+               roots: Sequence[str] = ()) -> QoISpec:
+    """A :class:`QoISpec` from the manifest's ``qois`` mapping (``roots``: extra data roots
+    besides ``folder`` for ``caps_from``)."""
     q = dict(qois)
     units = dict(q.pop("units", None) or {})
     units.pop("dt", None)
@@ -253,7 +342,9 @@ def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None =
     except (TypeError, QoIError) as exc:
         raise ManifestError(f"qois.units: {exc}") from exc
     if caps_from:
-        caps, tags = _read_caps(Path(_expand(caps_from, folder)))
+        caps, tags = _read_caps(Path(_expand(caps_from, folder,
+                                             data_roots(folder, list(roots)),
+                                             "qois.caps_from")))
         q.setdefault("caps", caps)
         q.setdefault("cap_tags", tags)
         q.setdefault("outlets", sorted(k for k in caps if k != "inlet"))
@@ -272,15 +363,16 @@ def build_spec(qois: Mapping[str, Any], folder: Path, phase_points: int | None =
 def _read_caps(path: Path) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Cap centres and VaMPy tags from an ``artery_info.json`` (``qois.caps_from``)."""
     where = f"qois.caps_from: {str(path)!r}"
-    try:
-        info = json.loads(path.read_text())
-    except FileNotFoundError as exc:
+    if not path.exists():
         raise ManifestError(f"{where} does not exist; it should be the artery_info.json "
-                            f"written beside the VaMPy mesh") from exc
+                            f"written beside the VaMPy mesh")
+    try:
+        info = json.loads(_read_side(path, "qois.caps_from"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{where} cannot be read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{where} is not valid JSON ({exc})") from exc
+        raise ManifestError(f"{where} cannot be read ({type(exc).__name__})") from None
+    except json.JSONDecodeError as exc:  # position only: the message never quotes the text
+        raise ManifestError(f"{where} is not valid JSON (line {exc.lineno}, column "
+                            f"{exc.colno})") from None
     if not isinstance(info, Mapping) or "inlet" not in info:
         raise ManifestError(f"{where} must be a JSON object with cap centres: 'inlet' and "
                             f"'outlet0', 'outlet1'... as [x, y, z]")
@@ -296,7 +388,7 @@ def _read_caps(path: Path) -> tuple[dict[str, list[float]], dict[str, int]]:
                 tags[k] = int(t)
     except (TypeError, ValueError, IndexError) as exc:
         raise ManifestError(f"{where}: cap centres must be [x, y, z] numbers and ids "
-                            f"integers ({exc})") from exc
+                            f"integers ({type(exc).__name__})") from None
     bad = [k for k, c in caps.items() if len(c) != 3]
     if bad:
         raise ManifestError(f"{where}: cap centres {bad} are not [x, y, z]")
@@ -313,7 +405,9 @@ def _files_of(source: str | dict[str, str]) -> list[str]:
     return list(source.values()) if isinstance(source, dict) else [source]
 
 
-def _combined_sha(paths: list[Path]) -> str:
+def _combined_sha(paths: list[Path], max_bytes: int = MAX_FILE_BYTES) -> str:
+    for p in paths:  # never hash a FIFO or a device (it would never end)
+        regular_file(p, "source file", max_bytes)
     if len(paths) == 1:
         return file_sha256(paths[0])
     h = hashlib.sha256()
@@ -322,8 +416,36 @@ def _combined_sha(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+_NAMED = (AdapterError, QoIError, ManifestError)  # twinemu's messages: no file content
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
+def _clean(text: str, limit: int = 400) -> str:
+    """One printable line of at most ``limit`` characters."""
+    text = _UNPRINTABLE.sub(" ", str(text)).strip()
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def safe_reason(exc: BaseException, doing: str, names: Sequence[str] = ()) -> str:
+    """The reason recorded for a run that raised ``exc`` while ``doing`` something.
+
+    twinemu's own errors (adapter, QoI, manifest) compose their messages from names and
+    numbers, and keep them.  Anything else (an error from h5py, numpy, an XML or text
+    parser) may quote the file, so it is reduced to its type and what we were doing.
+    """
+    if isinstance(exc, _NAMED):
+        return _clean(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, KeyError):  # a dataset or boundary our code looked up by name
+        key = exc.args[0] if exc.args else ""
+        return _clean(f"KeyError: {key}")
+    files = f" {', '.join(names)}" if names else ""
+    return _clean(f"{type(exc).__name__} while {doing}{files} (the message is not shown: "
+                  f"it may quote the file; if the file is sound, please report this)")
+
+
 def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
-                phase_points: int) -> dict[str, Any]:
+                phase_points: int, roots: Sequence[str] = (),
+                max_file_bytes: int = MAX_FILE_BYTES) -> dict[str, Any]:
     """Read one run and compute its QoIs; returns plain data (never raises for bad input).
 
     ``{"id", "status": "ok"|"failed", "reason", "outputs", "provenance"}``.
@@ -332,22 +454,26 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
 
     t0 = time.perf_counter()
     run = RunEntry(**entry)
+    names = [Path(p).name for p in _files_of(run.source)]
     # hash what defines the run, not where its files happen to live on this machine
     row = {**entry, "source": {k: Path(v).name for k, v in run.source.items()}
            if isinstance(run.source, dict) else Path(run.source).name, "qois": qois}
     prov = {"simulator": run.format or "", "version": "", "config_hash": config_hash(row),
             "source_sha256": "", "wall_time": float("nan")}
+    doing = "checking the source files"
     try:
         for p in _files_of(run.source):
-            if not Path(p).exists():
-                raise AdapterError(f"source file {p!r} does not exist")
-        spec = build_spec(qois, Path(folder), phase_points)
+            regular_file(p, "source file", max_file_bytes)
+        spec = build_spec(qois, Path(folder), phase_points, roots=roots)
+        doing = "detecting the file format of"
         fmt = run.format or adapters.detect(run.source)
         options = dict(run.options)
         dt = (qois.get("units") or {}).get("dt")
         if fmt == "fenics-hdf5" and dt is not None and "dt" not in options:
             options["dt"] = float(dt) * spec.units.time_factor  # seconds per timestamp
+        doing = f"opening ({fmt})"
         with adapters.open(run.source, format=fmt, **options) as src:
+            doing = f"reading the metadata ({fmt}) of"
             meta = src.metadata()
             prov["simulator"] = f"{fmt}:{meta.get('solver', '')}"
             prov["version"] = meta.get("version", "")
@@ -355,35 +481,31 @@ def process_run(entry: dict[str, Any], qois: dict[str, Any], folder: str,
             gone = [str(p) for p in sources if not p.exists()]
             if gone:
                 raise AdapterError(f"{src.path.name} refers to {gone}, which do(es) not exist")
-            prov["source_sha256"] = _combined_sha(sources)
+            doing = "hashing"
+            prov["source_sha256"] = _combined_sha(sources, max_file_bytes)
+            doing = f"computing the QoIs ({fmt}) of"
             result = compute_qois(src, spec)
         outputs = {k: v for k, v in result.items() if not k.startswith("_")}
         prov["wall_time"] = time.perf_counter() - t0
         # an ok run's reason says what was left out and why (e.g. WSS on face data)
-        return {"id": run.id, "status": "ok", "reason": "; ".join(result.get("_notes", ())),
-                "outputs": outputs, "provenance": prov}
+        return {"id": run.id, "status": "ok", "reason": _clean("; ".join(result.get(
+            "_notes", ()))), "outputs": outputs, "provenance": prov}
     except Exception as exc:  # noqa: BLE001 - recorded as a failed run with its reason
-        # Expected: AdapterError (unreadable/odd file), QoIError (NaN, missing boundary),
-        # OSError.  Anything else is a twinemu bug met on this file: it is still recorded
-        # (type and message) so the campaign goes on, and the reason says to report it.
-        expected = (AdapterError, QoIError, ManifestError, KeyError, ValueError, OSError,
-                    IndexError)
         prov["wall_time"] = time.perf_counter() - t0
         if not prov["source_sha256"]:
             try:
                 prov["source_sha256"] = _combined_sha(
-                    [Path(p) for p in _files_of(run.source) if Path(p).exists()])
+                    [Path(p) for p in _files_of(run.source) if Path(p).exists()],
+                    max_file_bytes)
             except (OSError, IndexError, ValueError):
                 pass
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        if not isinstance(exc, expected):
-            msg = f"{msg} (unexpected error inside twinemu; please report it with the file)"
-        return {"id": run.id, "status": "failed", "reason": f"{type(exc).__name__}: {msg}",
+        return {"id": run.id, "status": "failed", "reason": safe_reason(exc, doing, names),
                 "outputs": {}, "provenance": prov}
 
 
 def _died(entry: dict[str, Any], qois: dict[str, Any], error: BaseException) -> dict[str, Any]:
-    """The failed-run record of a run whose reader process died twice (no result came)."""
+    """The failed-run record of a run that never came back: its reader died twice, or it
+    ran past the time limit (the reader was killed)."""
     run = RunEntry(**entry)
     row = {**entry, "source": {k: Path(v).name for k, v in run.source.items()}
            if isinstance(run.source, dict) else Path(run.source).name, "qois": qois}
@@ -392,32 +514,33 @@ def _died(entry: dict[str, Any], qois: dict[str, Any], error: BaseException) -> 
         sha = _combined_sha([Path(p) for p in _files_of(run.source) if Path(p).exists()])
     except (OSError, IndexError, ValueError):
         pass
-    reason = (f"the reader process died ({type(error).__name__}: {error}); it died again "
-              f"when the run was read alone, so this run's files crash the reader (a "
-              f"segmentation fault or out-of-memory kill in h5py/HDF5 is typical) -- check "
-              f"the files with h5dump and the machine's memory")
+    if isinstance(error, RunTimeoutError):
+        reason = str(error)
+    elif isinstance(error, WorkerDiedError):
+        reason = (f"the reader process died ({type(error).__name__}: {error}); it died again "
+                  f"when the run was read alone, so this run's files crash the reader (a "
+                  f"segmentation fault or out-of-memory kill in h5py/HDF5 is typical) -- "
+                  f"check the files with h5dump and the machine's memory")
+    else:
+        reason = failure_reason(error)
     prov = {"simulator": run.format or "", "version": "", "config_hash": config_hash(row),
             "source_sha256": sha, "wall_time": float("nan")}
-    return {"id": run.id, "status": "failed", "reason": reason, "outputs": {},
+    return {"id": run.id, "status": "failed", "reason": _clean(reason), "outputs": {},
             "provenance": prov}
+
+
+def _apply(worker: Callable[..., dict[str, Any]], args: tuple) -> dict[str, Any]:
+    return worker(*args)
 
 
 # -- the driver ------------------------------------------------------------------------------
 
 @dataclass
-class IngestSummary:
+class IngestSummary(RunSummary):
     """What an ingest did: counts and, per run, the outcome and reason."""
 
-    archive: str
-    ok: int = 0
-    failed: int = 0
-    skipped: int = 0
+    archive: str = ""
     runs: list[tuple[str, str, str]] = field(default_factory=list)  # (id, outcome, reason)
-    wall_time: float = 0.0
-
-    @property
-    def reasons(self) -> dict[str, str]:
-        return {rid: reason for rid, outcome, reason in self.runs if outcome == "failed"}
 
     def __str__(self) -> str:
         width = max([len(r[0]) for r in self.runs] + [6])
@@ -432,7 +555,10 @@ class IngestSummary:
 
 def ingest(manifest: str | Path, archive: str | Path, *, workers: int = 2,
            progress: bool = True, phase_points: int = 100,
-           retry_failed: bool = False) -> IngestSummary:
+           retry_failed: bool = False,
+           data_root: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+           timeout: float | None = RUN_TIMEOUT, max_file_bytes: int = MAX_FILE_BYTES,
+           executor: Executor | None = None) -> IngestSummary:
     """Ingest the runs of ``manifest`` into the campaign ``archive`` (created if absent).
 
     Parameters
@@ -443,136 +569,53 @@ def ingest(manifest: str | Path, archive: str | Path, *, workers: int = 2,
         Points of the common phase grid, unless the manifest's ``qois.phase_points`` says.
     retry_failed : bool
         Re-read runs whose earlier attempts all failed (the failed rows stay, flagged).
+    data_root : path or list of paths, optional
+        Folders besides the manifest's whose files the manifest may name.
+    timeout : float or None
+        Seconds per run before it is recorded as failed and its reader killed.
+    max_file_bytes : int
+        Largest source file opened.
+    executor : Executor, optional
+        Where to read (default: ``LocalExecutor(workers)``, or this process for 1 worker).
     """
     t0 = time.perf_counter()
-    man = load_manifest(manifest)
+    man = load_manifest(manifest, data_root=data_root)
     spec = man.spec(phase_points)
-    summary = IngestSummary(str(archive))
+    summary = IngestSummary(archive=str(archive))
+    worker = process_run  # looked up now: a test may replace it
     with Archive.open_or_create(archive, man.space, output_specs(spec),
                                 description=f"3D CFD runs ingested from {man.path.name}") as ar:
-        ids = list(ar.run_ids())
-        status = ar.status()
-        done = {rid for rid, s in zip(ids, status, strict=True) if s == 0}
-        failed_before = {rid for rid, s in zip(ids, status, strict=True) if s != 0}
+        done = done_ids(ar, retry_failed)
         todo = []
         for run in man.runs:
-            if run.id in done or (run.id in failed_before and not retry_failed):
+            if run.id in done:
                 summary.skipped += 1
                 summary.runs.append((run.id, "skipped", "already in the archive"))
             else:
                 todo.append(run)
-        by_id = {r.id: r for r in todo}
-        args = [(r.row(), man.qois, str(man.path.parent), spec.phase_points) for r in todo]
-        bar = _bar(len(todo), progress)
-        try:
-            for res in _run_all(args, workers):
-                run = by_id[res["id"]]
-                ar.append(run.inputs, res["outputs"] if res["status"] == "ok" else None,
-                          fidelity=run.fidelity, status=res["status"], reason=res["reason"],
-                          run_id=run.id, provenance=Provenance(**res["provenance"]))
-                if res["status"] == "ok":
-                    summary.ok += 1
-                else:
-                    summary.failed += 1
-                summary.runs.append((run.id, res["status"], res["reason"]))
-                bar.update(1)
-        finally:
-            bar.close()
+        summary.requested = len(man.runs)
+        args = [(r.row(), man.qois, str(man.path.parent), spec.phase_points, list(man.roots),
+                 int(max_file_bytes)) for r in todo]
+        if executor is None:
+            executor = (LocalExecutor(workers, timeout=timeout) if workers > 1 and len(args) > 1
+                        else SerialExecutor(timeout=timeout))
+
+        def store(k: int, res: Any) -> int:
+            run = todo[k]
+            if isinstance(res, BaseException):
+                res = _died(run.row(), man.qois, res)
+            ar.append(run.inputs, res["outputs"] if res["status"] == "ok" else None,
+                      fidelity=run.fidelity, status=res["status"], reason=res["reason"],
+                      run_id=run.id, provenance=Provenance(**res["provenance"]))
+            summary.count(run.id, res["status"] == "ok", res["reason"])
+            summary.runs.append((run.id, res["status"], res["reason"]))
+            return 1
+
+        run_loop(executor, functools.partial(_apply, worker), args, store, ar,
+                 description="ingest", progress=progress)
     summary.wall_time = time.perf_counter() - t0
     return summary
 
 
-#: a worker's "run started" channel (set in each worker process by _worker_init)
-_STARTED: Any = None
-
-
-def _worker_init(started: Any) -> None:
-    global _STARTED
-    _STARTED = started
-
-
-def _traced(worker: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-    """Say which run this worker starts (so a crash can be pinned on it), then run it."""
-    if _STARTED is not None:
-        _STARTED.put(args[0]["id"])  # synchronous: written before the reader can crash
-    return worker(*args)
-
-
-def _pool_round(ctx: Any, batch: list[tuple], workers: int,
-                worker: Callable[..., dict[str, Any]], crash: dict[str, Any]):
-    """Run ``batch`` in a fresh pool and yield results; on a dead worker, stop and put the
-    ids of the runs in flight (started, not finished) and the error into ``crash``."""
-    started = ctx.SimpleQueue()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(started,)) as pool:
-        futures = {pool.submit(_traced, worker, *a): a[0]["id"] for a in batch}
-        ids = dict(futures)
-        finished: set[str] = set()
-        try:
-            for fut in as_completed(futures):
-                res = fut.result()
-                finished.add(ids[fut])
-                yield res
-        except BrokenProcessPool as exc:
-            for fut, rid in ids.items():  # results that arrived before the crash
-                if rid not in finished and fut.done() and fut.exception() is None:
-                    finished.add(rid)
-                    yield fut.result()
-            begun = set()
-            while not started.empty():
-                begun.add(started.get())
-            crash["error"] = exc
-            crash["in_flight"] = (begun - finished) or (set(ids.values()) - finished)
-
-
-def _run_all(args: list[tuple], workers: int,
-             worker: Callable[..., dict[str, Any]] | None = None):
-    """Yield the result of ``worker(*a)`` (default :func:`process_run`) for each ``a``.
-
-    With ``workers > 1`` the runs are read in spawned processes.  A reader process that
-    dies (segmentation fault or out-of-memory kill in h5py, ``BrokenProcessPool``) takes
-    the pool with it: the pool is rebuilt, the runs that were in flight are read again one
-    at a time, and a run whose reader dies a second time is recorded as failed; the others
-    go on.  (With ``workers=1`` the runs are read in this process, which such a crash ends.)
-    """
-    worker = process_run if worker is None else worker
-    if workers <= 1 or len(args) <= 1:
-        for a in args:
-            yield worker(*a)
-        return
-    # spawn: workers start clean, not as forks of a process holding the archive open
-    ctx = multiprocessing.get_context("spawn")
-    todo = {a[0]["id"]: a for a in args}
-    deaths: dict[str, int] = {}
-    while todo:
-        suspects = [rid for rid in todo if deaths.get(rid)]
-        # a suspect is read alone, so that a second death is its own
-        batch, n = ([todo[suspects[0]]], 1) if suspects else (list(todo.values()), workers)
-        crash: dict[str, Any] = {}
-        for res in _pool_round(ctx, batch, n, worker, crash):
-            todo.pop(res["id"], None)
-            yield res
-        for rid in sorted(crash.get("in_flight", ())):
-            deaths[rid] = deaths.get(rid, 0) + 1
-            if deaths[rid] >= 2:
-                yield _died(*todo.pop(rid)[:2], crash["error"])
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, show: bool):
-    if not show:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="ingest", unit="run")
-
-
-__all__ = ["IngestSummary", "Manifest", "RunEntry", "build_spec", "ingest", "load_manifest",
-           "output_specs", "process_run"]
+__all__ = ["IngestSummary", "Manifest", "RunEntry", "build_spec", "data_roots", "ingest",
+           "load_manifest", "output_specs", "process_run", "regular_file", "safe_reason"]

@@ -44,13 +44,13 @@ from datasets.mesh import (
     triangle_geometry,
     triangulate,
 )
+from simulators.units import units_of
 
-_LENGTH = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6}
-_TIME = {"s": 1.0, "ms": 1e-3}
-_PRESSURE = {"Pa": 1.0, "kPa": 1e3, "mmHg": 133.322387415, "dyn/cm2": 0.1, "dyn/cm^2": 0.1,
-             "barye": 0.1}
-_FLOW = {"m3/s": 1.0, "m^3/s": 1.0, "mL/s": 1e-6, "ml/s": 1e-6, "L/min": 1e-3 / 60,
-         "cm3/s": 1e-6}
+# SI factors of the units a source or an archive may use (simulators.units is their home)
+_LENGTH = units_of("length")
+_TIME = {k: v for k, v in units_of("time").items() if k in ("s", "ms")}
+_PRESSURE = units_of("pressure")
+_FLOW = units_of("flow")
 
 
 def _lookup(table: Mapping[str, float], key: str, what: str) -> float:
@@ -483,6 +483,15 @@ def prepare_mesh(source: RunSource, spec: QoISpec, step: int = 0) -> Mesh:
     return mesh
 
 
+def _finite_points(points: np.ndarray, when: str, source: RunSource) -> None:
+    """QoIError when mesh coordinates hold NaN or inf (they would give NaN flows)."""
+    finite = np.isfinite(points)
+    if not finite.all():
+        bad = int((~finite).any(axis=-1).sum()) if finite.ndim > 1 else int((~finite).sum())
+        raise QoIError(f"the mesh coordinates{when} of {source.path.name} hold {bad} "
+                       f"non-finite points (NaN or inf); the run is unusable for QoIs")
+
+
 def _checked(source: RunSource, name: str, step: int, n_comp: int | None = None,
              rows: np.ndarray | None = None) -> np.ndarray:
     """One step of a field (only ``rows`` of it when given), finite, with ``n_comp``."""
@@ -577,6 +586,7 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
         keep = last_cycle(times, T)
         steps, times = [s for s, k in zip(steps, keep, strict=True) if k], times[keep]
     mesh = prepare_mesh(source, spec)
+    _finite_points(mesh.points, "", source)
     pts = mesh.points * u_.length_factor
     needs_faces = any(a != "point" for a in assoc.values())
     try:
@@ -619,6 +629,7 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
             moved = source.mesh(step).points
             if spec.displacement is not None:  # x = X + d(t), d in the length unit
                 moved = moved + _checked(source, spec.displacement, step, 3)
+            _finite_points(moved, f" at step {step}", source)
             if moved.shape != mesh.points.shape:
                 raise QoIError(f"the mesh at step {step} has {len(moved)} points, step 0 has "
                                f"{len(mesh.points)}: changing topology is not supported")
@@ -691,6 +702,11 @@ def compute_qois(source: RunSource, spec: QoISpec) -> dict[str, Any]:
             out[f"OSI_mean_{k}"] = regional_stats(idx["osi"][sel], area[sel], percentiles=())[
                 "mean"]
         extra["wall"] = {**idx, "area": area}
+    bad = [k for k, v in out.items() if not k.startswith("split_")
+           and not np.all(np.isfinite(v))]
+    if bad:  # finite inputs can still give NaN (a degenerate boundary): never an ok run
+        raise QoIError(f"non-finite QoIs {bad[:6]}{' ...' if len(bad) > 6 else ''} of "
+                       f"{source.path.name}; the run is unusable")
     out["_times"] = times
     out["_extra"] = extra
     out["_notes"] = notes

@@ -19,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130 = 128 + SIGINT
 
 DESCRIPTION = """\
 twinemu turns expensive cardiovascular simulations into fast, validated emulators.
@@ -45,6 +45,10 @@ examples:
   twinemu archive repair runs.h5                  recover a truncated / damaged archive
   twinemu sensitivity emulator.safetensors --out sens/ --second-order
   twinemu calibrate emulator.safetensors patient.yaml --out outputs/patient1
+  twinemu ingest runs.yaml --archive cfd.h5 --data-root /scratch/cfd --timeout 600
+
+Ctrl-C stops a campaign or an ingest cleanly: finished runs stay in the archive, workers are
+stopped, exit status 130; run the same command again to resume.
 
 Config groups live in conf/ (simulator, design, emulator, validation, sensitivity,
 export, executor, experiment); `twinemu run --help` lists their options.
@@ -69,6 +73,7 @@ def _hydra_run(overrides: list[str]) -> int:
     from hydra.core.hydra_config import HydraConfig
 
     from datasets.errors import AdapterError, ArchiveError, ManifestError
+    from datasets.runner import RunInterrupted
     from emulators.errors import ConfigError
     from emulators.pipeline import run_experiment
     from simulators.errors import ConfigurationError, ParameterError
@@ -80,6 +85,15 @@ def _hydra_run(overrides: list[str]) -> int:
         out = Path(hc.runtime.output_dir)
         try:
             res = run_experiment(cfg, out, root=Path(hc.runtime.cwd))
+        except RunInterrupted as exc:  # the workers are stopped, the archive closed
+            print(exc.message(), file=sys.stderr)
+            status["code"] = EXIT_INTERRUPTED
+            return
+        except KeyboardInterrupt:
+            print("interrupted (after the campaign; its runs are in the archive); run the "
+                  "same command again to resume", file=sys.stderr)
+            status["code"] = EXIT_INTERRUPTED
+            return
         except (ConfigError, ConfigurationError, ParameterError) as exc:
             print(f"twinemu run: configuration error: {exc}", file=sys.stderr)
             status["code"] = EXIT_USAGE
@@ -216,7 +230,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
     default_shared_data()
     summary = ingest(args.manifest, args.archive, workers=args.workers,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, data_root=args.data_root or None,
+                     timeout=args.timeout if args.timeout > 0 else None)
     print(summary)
     return EXIT_FAILED if getattr(summary, "failed", 0) and args.strict else EXIT_OK
 
@@ -360,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("manifest", help="YAML or CSV manifest (see README: 'Ingesting 3D CFD runs')")
     p.add_argument("--archive", required=True, help="campaign archive to create or extend")
     p.add_argument("--workers", type=int, default=2, help="parallel readers (default 2)")
+    p.add_argument("--data-root", action="append", metavar="DIR",
+                   help="a folder (besides the manifest's) whose files the manifest may name; "
+                        "repeat for more. Paths outside them are refused")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS",
+                   help="per-run time limit; a run past it is recorded as failed "
+                        "(default 1800, 0 for none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--strict", action="store_true", help="exit 1 if any run failed")
     p = sub.add_parser("keygen", help="write an Ed25519 key pair for signing emulator files")
@@ -440,6 +461,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``twinemu`` command; Ctrl-C prints one line and returns 130 (no traceback)."""
+    from datasets.runner import RunInterrupted
+
+    try:
+        return _main(argv)
+    except RunInterrupted as exc:
+        print(exc.message(), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         return _hydra_run(argv[1:])

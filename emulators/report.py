@@ -22,13 +22,14 @@ from emulators.sensitivity.plots import (  # noqa: E402,F401
     sobol_waveform_plot,
 )
 from emulators.validation import ValidationResult  # noqa: E402
-
-_DISPLAY = {"Pa": ("mmHg", 1 / 133.322387415), "m^3/s": ("mL/s", 1e6), "m3/s": ("mL/s", 1e6)}
+from simulators import units  # noqa: E402
 
 
 def display_unit(unit: str) -> tuple[str, float]:
-    """Unit shown to people and the factor from the stored unit."""
-    return _DISPLAY.get(unit, (unit, 1.0))
+    """Unit shown to people (:func:`simulators.units.display_unit`) and the factor from the
+    stored unit."""
+    shown = units.display_unit(unit)
+    return shown, (1.0 if shown == unit else units.convert(1.0, unit, shown))
 
 
 def parity_plot(result: ValidationResult, units: Mapping[str, str], path: Path) -> Path | None:

@@ -6,7 +6,9 @@
 
 They run in microseconds, so campaigns, resume and failure handling can be tested on a
 real simulator without waiting.  ``delay`` (s) makes each run sleep, ``fail_above``
-makes runs with ``x1`` above it raise ``SimulationError`` — both for tests and demos.
+makes runs with ``x1`` above it raise ``SimulationError``, ``hang_above`` makes runs with
+``x1`` above it hang (sleep ``hang`` s, a stiff solve that never ends) — for tests and demos
+of failures and per-run time limits.
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ class IshigamiSimulator:
     version = "1.0"
 
     def __init__(self, a: float = 7.0, b: float = 0.1, *, delay: float = 0.0,
-                 fail_above: float | None = None, fidelity: str = "analytic"):
+                 fail_above: float | None = None, hang_above: float | None = None,
+                 hang: float = 3600.0, fidelity: str = "analytic"):
         self.a, self.b = float(a), float(b)
+        self.hang_above = hang_above
+        self.hang = float(hang)
         self.delay = float(delay)
         self.fail_above = fail_above
         self.fidelity = fidelity
@@ -66,6 +71,8 @@ class IshigamiSimulator:
     def __call__(self, params: Mapping[str, float]) -> dict[str, np.ndarray]:
         if self.delay:
             time.sleep(self.delay)
+        if self.hang_above is not None and params["x1"] > self.hang_above:
+            time.sleep(self.hang)
         if self.fail_above is not None and params["x1"] > self.fail_above:
             raise SimulationError(f"x1 above {self.fail_above} (a deliberate failure)", params)
         x = np.array([[params["x1"], params["x2"], params["x3"]]])
@@ -76,6 +83,8 @@ class IshigamiSimulator:
         """Evaluate many points in one vectorised call; failures come back as errors."""
         if self.delay:
             time.sleep(self.delay * len(points))
+        if self.hang_above is not None and any(p["x1"] > self.hang_above for p in points):
+            time.sleep(self.hang)
         X = np.array([[p["x1"], p["x2"], p["x3"]] for p in points])
         y = ishigami(X, self.a, self.b)
         out: list[dict[str, np.ndarray] | SimulationError] = []

@@ -23,9 +23,7 @@ import numpy as np
 from simulators.base import DEFAULT_PHASE_POINTS, OutputSpec, phase_grid
 from simulators.design import Parameter, ParameterSpace
 from simulators.errors import ConfigurationError, ParameterError, SimulationError
-
-ML = 1e-6  # m^3 per mL
-MMHG = 133.322387415  # Pa per mmHg
+from simulators.units import ML  # m^3 per mL
 
 __version__ = "1.0"
 

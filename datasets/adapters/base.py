@@ -17,6 +17,7 @@ whole.  Files are opened read-only (``h5py.File(path, "r")``) and never written.
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -272,11 +273,14 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
         return h5py.File(path, "r")
 
 
+_IDENT = re.compile(r"[A-Za-z0-9_.\-]{1,40}")  # group names shown; others become '?'
+
+
 def h5_summary(path: str | os.PathLike, limit: int = 8) -> str:
     """A short description of an HDF5 file's top level (for 'looks like' messages)."""
     try:
         with h5py.File(path, "r") as f:
-            keys = sorted(f.keys())
+            keys = [k if _IDENT.fullmatch(k) else "?" for k in sorted(f.keys())]
             shown = ", ".join(keys[:limit]) + (", ..." if len(keys) > limit else "")
             return f"an HDF5 file whose top level holds [{shown or 'nothing'}]"
     except Exception as exc:  # noqa: BLE001 - description only
@@ -284,12 +288,18 @@ def h5_summary(path: str | os.PathLike, limit: int = 8) -> str:
 
 
 def sniff(path: str | os.PathLike) -> str:
-    """Say what a file looks like, from its first bytes (used in UnsupportedFormat)."""
+    """Say what a file looks like, from its first bytes (used in UnsupportedFormat).
+
+    The answer names the kind of file only: none of its content is echoed (a manifest may
+    point at any file, and the answer lands in the archive and on the console).
+    """
     path = Path(path)
     if not path.exists():
         return "a missing file"
     if path.is_dir():
         return "a folder"
+    if not path.is_file():
+        return "not a regular file (a FIFO, socket or device)"
     size = path.stat().st_size
     if size == 0:
         return "an empty file"
@@ -303,17 +313,16 @@ def sniff(path: str | os.PathLike) -> str:
         return "a netCDF-3 file"
     text = head.lstrip()
     if text.startswith(b"<?xml") or text.startswith(b"<"):
-        tag = text.split(b">")[0][:60].decode("ascii", "replace")
-        return f"an XML file starting {tag}>"
+        return f"an XML file of {size} bytes"
     if head.startswith(b"PK"):
         return "a ZIP archive"
     if head.startswith(b"\x80") and b"pickle" not in head:
         return "binary data (possibly a Python pickle, which twinemu never loads)"
     try:
-        first = head.decode("ascii").splitlines()[0][:60]
-        return f"a text file starting {first!r}"
-    except (UnicodeDecodeError, IndexError):
-        return f"a binary file of {size} bytes starting {head[:8]!r}"
+        head.decode("ascii")
+        return f"a text file of {size} bytes"
+    except UnicodeDecodeError:
+        return f"a binary file of {size} bytes"
 
 
 def check_readable(path: str | os.PathLike) -> None:

@@ -116,13 +116,17 @@ def _parse_item(el: ET.Element, folder: Path) -> _Item:
     text = (el.text or "").strip()
     if fmt == "HDF":
         if ":" not in text:
-            raise AdapterError(f"HDF DataItem {text!r} lacks 'file.h5:/dataset'")
+            raise AdapterError("an HDF DataItem lacks 'file.h5:/dataset'")
         fname, dset = text.rsplit(":", 1)
         return _Item(dims, folder / fname.strip(), dset.strip())
     if fmt == "XML":
         kind = (el.get("NumberType") or el.get("DataType") or "Float").lower()
         dtype = np.int64 if kind in ("int", "uint", "uchar", "char") else np.float64
-        vals = np.array(text.split(), dtype=dtype)
+        try:
+            vals = np.array(text.split(), dtype=dtype)
+        except ValueError:  # the message would quote the text: say where, not what
+            raise AdapterError(f"an XML DataItem holds text that is not {kind} numbers"
+                               ) from None
         return _Item(dims, inline=vals.reshape(dims) if dims and np.prod(dims) == vals.size
                      else vals)
     raise AdapterError(f"DataItem Format={fmt!r} is not supported (HDF and XML are)")

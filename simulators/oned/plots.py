@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from simulators.oned.record import Solution
-
-MMHG = 133.322387415
-ML = 1e-6
+from simulators.units import ML, MMHG
 
 
 def plot_sites(sol: Solution, sites: Sequence[tuple[str, float]] | None = None,

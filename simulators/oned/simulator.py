@@ -44,9 +44,9 @@ from simulators.oned.io import load_network, to_dict
 from simulators.oned.params import Network
 from simulators.oned.record import Solution, flow_summary, pressure_summary, pulse_wave_velocity
 from simulators.oned.solver import DEFAULTS, simulate_batch, site_distances
+from simulators.units import ML  # m^3 per mL
 
 __version__ = "1.0"
-ML = 1e-6
 OVERSAMPLE = 4  # record 4 samples per phase-grid point; scalars use the finer record
 
 _QUANTITIES = {

@@ -26,8 +26,7 @@ import numpy as np
 from simulators.oned.io import load_network
 from simulators.oned.record import Solution
 from simulators.oned.solver import simulate
-
-ML = 1e-6
+from simulators.units import ML  # m^3 per mL
 
 #: case -> other digitised copies of the same inflow (for the spread of the time shift)
 INFLOW_COPIES = {

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from datasets.archive import Archive
-from datasets.errors import ManifestError
+from datasets.errors import ManifestError, SourcePathError
 from datasets.ingest import ingest, load_manifest
 from tests.datasets.adapters import fixtures as fx
 
@@ -121,7 +121,8 @@ def test_csv_runs_table(campaign, tmp_path):
         f"c1,mesh={campaign}/run1/mesh.h5;u={campaign}/run1/u.h5;p={campaign}/run1/p.h5,"
         "fenics-hdf5,3d-coarse,1.0\n")
     (tmp_path / "runs.yaml").write_text(yaml.safe_dump({"parameters": PARAMS, "qois": QOIS}))
-    summary = ingest(tmp_path / "runs.csv", tmp_path / "a.h5", workers=1, progress=False)
+    summary = ingest(tmp_path / "runs.csv", tmp_path / "a.h5", workers=1, progress=False,
+                     data_root=campaign)  # the sources lie in another folder: named a root
     assert summary.ok == 1
     with Archive.open(tmp_path / "a.h5") as ar:
         assert ar.fidelities()[0] == "3d-coarse"
@@ -148,7 +149,7 @@ def test_bad_manifests_raise_manifest_error(campaign, tmp_path, change, message)
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(ManifestError, match=message):
-        load_manifest(path)
+        load_manifest(path, data_root=campaign)
 
 
 def test_environment_variables_in_paths(campaign, tmp_path, monkeypatch):
@@ -158,9 +159,17 @@ def test_environment_variables_in_paths(campaign, tmp_path, monkeypatch):
             "mesh": "$CAMPAIGN_ROOT/run1/mesh.h5", "u": "$CAMPAIGN_ROOT/run1/u.h5",
             "p": "$CAMPAIGN_ROOT/run1/p.h5"}}]}
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
-    man = load_manifest(tmp_path / "m.yaml")
+    man = load_manifest(tmp_path / "m.yaml", data_root=campaign)
     assert man.runs[0].source["u"] == str(campaign / "run1" / "u.h5")
-    monkeypatch.delenv("CAMPAIGN_ROOT")
+    with pytest.raises(SourcePathError, match="outside the manifest's folder"):
+        load_manifest(tmp_path / "m.yaml")  # any variable but TWINEMU_SHARED_DATA: a root
+    monkeypatch.setenv("TWINEMU_SHARED_DATA", str(campaign))
+    doc["runs"][0]["source"] = {k: v.replace("CAMPAIGN_ROOT", "TWINEMU_SHARED_DATA")
+                                for k, v in doc["runs"][0]["source"].items()}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    assert load_manifest(tmp_path / "m.yaml").runs[0].source["u"] == str(campaign / "run1"
+                                                                          / "u.h5")
+    monkeypatch.delenv("TWINEMU_SHARED_DATA")
     with pytest.raises(ManifestError, match="not set"):
         load_manifest(tmp_path / "m.yaml")
 
@@ -197,10 +206,10 @@ def test_caps_from_that_is_not_json_is_a_manifest_error(campaign, tmp_path):
     doc["qois"]["caps_from"] = "artery_info.json"
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(ManifestError, match="artery_info.json' is not valid JSON"):
-        load_manifest(tmp_path / "m.yaml")
+        load_manifest(tmp_path / "m.yaml", data_root=campaign)
     (tmp_path / "artery_info.json").write_text('{"outlet0": [1, 2, 3]}')  # no inlet
     with pytest.raises(ManifestError, match="'inlet'"):
-        load_manifest(tmp_path / "m.yaml")
+        load_manifest(tmp_path / "m.yaml", data_root=campaign)
 
 
 def test_fluent_face_data_run_end_to_end(tmp_path):
@@ -243,9 +252,10 @@ def test_a_dead_reader_process_fails_its_run_only(campaign, tmp_path, monkeypatc
     doc["runs"] = good[:2] + [crash] + good[2:]
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
     monkeypatch.setattr(ingest_module, "process_run", _reader_that_crashes)
-    summary = ingest(tmp_path / "m.yaml", tmp_path / "a.h5", workers=2, progress=False)
+    summary = ingest(tmp_path / "m.yaml", tmp_path / "a.h5", workers=2, progress=False,
+                     data_root=campaign)
     assert (summary.ok, summary.failed) == (4, 1), str(summary)
-    assert summary.reasons["crash"].startswith("the reader process died (BrokenProcessPool")
+    assert summary.reasons["crash"].startswith("the reader process died (WorkerDiedError")
     with Archive.open(tmp_path / "a.h5") as ar:
         ids = list(ar.run_ids())
         assert sorted(ids) == ["crash", "ok0", "ok1", "ok2", "ok3"]
