@@ -120,6 +120,7 @@ class Diagnostics:
     X: np.ndarray = field(repr=False)
     input_names: list[str]
     n_train: int | None
+    input_units: dict[str, str] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> OutputDiagnostics:
         return self.outputs[name]
@@ -325,6 +326,14 @@ def diagnose(model: Any, X: np.ndarray, Y: Mapping[str, np.ndarray], *, q: int =
                                          else n_train - q, low, high, joint is not None, dpc))
         verdicts = std_error_verdicts(e, X, names, block.name)
         flagged = [t for t in tests if not t.verdict.ok]
+        if k == 1 and joint is not None and not flagged:
+            # individual errors are correlated; the joint D² decides calibration (§3.2):
+            # keep only what the individual errors locate (bias, misfit region)
+            verdicts = [v for v in verdicts if v.status not in
+                        ("over-confident", "under-confident")] or [Verdict(
+                            "ok", f"{block.name}: standardised errors and the joint "
+                            f"Mahalanobis distance are consistent with calibrated "
+                            f"uncertainty.")]
         if k == 1:
             if flagged:
                 verdicts.append(tests[0].verdict)
@@ -341,7 +350,7 @@ def diagnose(model: Any, X: np.ndarray, Y: Mapping[str, np.ndarray], *, q: int =
         if len(verdicts) > 1:
             verdicts = [v for v in verdicts if not v.ok] or verdicts[:1]
         out[block.name] = OutputDiagnostics(block.name, block.unit, e, tests, verdicts)
-    return Diagnostics(out, X, names, n_train)
+    return Diagnostics(out, X, names, n_train, dict(zip(names, model.space.units, strict=True)))
 
 
 def _latent_truth(transform: Any, block: Any, cols: list[int], y: np.ndarray) -> np.ndarray:

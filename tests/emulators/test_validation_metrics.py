@@ -80,9 +80,8 @@ def test_to_dict_shows_pressures_in_mmhg_with_the_unit():
 
 
 def test_validate_takes_units_from_the_model_and_the_table_shows_them():
-    from tests.emulators.contract import SPACE, smooth_function
-
     from emulators import GaussianProcess
+    from tests.emulators.contract import SPACE, smooth_function
 
     X = SPACE.sample(20, method="lhs", seed=3)
     gp = GaussianProcess(restarts=1).fit(X, {"p": 1e4 * smooth_function(X)}, space=SPACE,
