@@ -144,7 +144,7 @@ def provenance_section(provenance: Mapping[str, Any]) -> str:
 
 def diagnostics_section(diag: Diagnostics) -> str:
     """Per output: the headline, D² against its reference, and each verdict in words."""
-    rows = ["| output | verdict | D² (expected) | 95% reference | |e| > 2 |",
+    rows = ["| output | verdict | D² (expected) | 95% reference | errors beyond ±2σ |",
             "|---|---|---|---|---|"]
     for name, od in diag.outputs.items():
         e = od.std_errors

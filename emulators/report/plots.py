@@ -112,10 +112,10 @@ def residual_plot(result: ValidationResult, units: Mapping[str, str] | None, pat
     for ax, name in zip(axes, names, strict=True):
         truth, mean, var = (np.ravel(a) for a in result.predictions[name])
         unit, k = display_unit(_unit(result, units, name))
-        order = np.argsort(mean)
-        half = z * np.sqrt(var[order]) * k
-        ax.fill_between(mean[order] * k, -half, half, color="tab:blue", alpha=0.2, lw=0,
-                        label=f"±{100 * result.level:.0f}% interval")
+        centre, half = _band(mean, z * np.sqrt(var))
+        ax.fill_between(centre * k, -half * k, half * k, color="tab:blue", alpha=0.2, lw=0,
+                        label=f"±{100 * result.level:.0f}% interval (median per bin)"
+                        if truth.size > 60 else f"±{100 * result.level:.0f}% interval")
         ax.plot(mean * k, (truth - mean) * k, ".", ms=3 if truth.size > 200 else 5,
                 color="tab:red", label="residual")
         ax.axhline(0, color="k", lw=0.8)
@@ -124,6 +124,16 @@ def residual_plot(result: ValidationResult, units: Mapping[str, str] | None, pat
         ax.set_title(name, fontsize=10)
         ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _band(x: np.ndarray, half: np.ndarray, bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Interval half-width along ``x``: every point when few, else the median per bin."""
+    order = np.argsort(x)
+    if len(x) <= 60:
+        return x[order], half[order]
+    parts = np.array_split(order, bins)
+    return (np.array([np.median(x[p]) for p in parts]),
+            np.array([np.median(half[p]) for p in parts]))
 
 
 def coverage_plot(result: ValidationResult, path: Path) -> Path | None:
