@@ -15,7 +15,6 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -196,61 +195,35 @@ def _predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _thresholds(args: argparse.Namespace, card: dict) -> Any:
-    """Bars from --thresholds FILE and flags (flags win), else the card's recorded metrics
-    with --tolerance, else the historical defaults R² ≥ 0.99 and coverage ≥ 0.85."""
+def _check(args: argparse.Namespace) -> int:
     from emulators.validation import Thresholds
+    from emulators.validation.gate import check_emulator
 
     flags = {k: getattr(args, k) for k in ("r2_min", "nrmse_max", "coverage_min",
                                            "coverage_max") if getattr(args, k) is not None}
+    thresholds = None  # the card's recorded metrics with --tolerance
     if args.thresholds:
-        th = Thresholds.from_file(args.thresholds)
-        th.default.update(flags)
-        return th
-    if flags:
-        return Thresholds(flags, {}, "flags")
-    th = Thresholds.from_card(card, tolerance=args.tolerance,
-                              coverage_slack=args.coverage_slack)
-    if th.empty:
-        return Thresholds({"r2_min": 0.99, "coverage_min": 0.85}, {},
-                          "defaults (the card records no metrics)")
-    return th
-
-
-def _check(args: argparse.Namespace) -> int:
-    from emulators import runtime
-    from emulators.validation import CheckRow, CheckTable, apply_thresholds, validate
-    from emulators.validation.heldout import DataMismatchError, held_out_runs
-
-    emu = runtime.load(args.file)
-    thresholds = _thresholds(args, emu.card)
-    data = held_out_runs(emu, args.archive, runs=args.runs, fidelity=args.fidelity,
-                         outputs=args.outputs, exclude_outside=True)
-    for note in data.notes:
+        thresholds = Thresholds.from_file(args.thresholds)
+        thresholds.default.update(flags)  # flags win
+    elif flags:
+        thresholds = Thresholds(flags, {}, "flags")
+    report = check_emulator(args.file, args.archive, thresholds=thresholds, runs=args.runs,
+                            fidelity=args.fidelity, outputs=args.outputs, level=args.level,
+                            tolerance=args.tolerance, coverage_slack=args.coverage_slack,
+                            skip_outside=args.skip_outside)
+    for note in report.data.notes:
         (log.warning if "cannot" in note or "outside" in note else log.info)(note)
-    if len(data.X) == 0:
-        raise DataMismatchError(f"no held-out successful runs inside the emulator's domain in "
-                                f"{args.archive!r}" + (f" with prefix {args.runs!r}"
-                                                       if args.runs else ""))
-    res = validate(emu, data.X, data.Y, level=args.level)
-    log.info(res.table())
-    rows = [CheckRow("(inputs)", "inside the domain", f"{data.n_selected - data.n_outside} of "
-                     f"{data.n_selected}", "all" if not args.skip_outside else "(skipped)",
-                     data.n_outside == 0 or args.skip_outside),
-            CheckRow("(inputs)", "training runs excluded",
-                     str(data.n_training) if data.training_known else "unknown",
-                     "-", True)]
-    rows += apply_thresholds(res, thresholds)
-    table = CheckTable(rows, [f"thresholds: {thresholds.source}", *data.notes])
-    log.info("\nthresholds: %s\n%s", thresholds.source, table.text())
+    log.info(report.result.table())
+    log.info("\nthresholds: %s\n%s", report.thresholds.source, report.table.text())
     if args.junit:
-        table.write_junit(args.junit)
+        report.table.write_junit(args.junit)
         log.info("JUnit report: %s", args.junit)
-    if not table.passed:
-        log.info("twinemu check FAILED on %d runs:\n  %s", len(data.X), "\n  ".join(
-            f"{r.output}: {r.check} {r.value} (bar {r.bar})" for r in table.failures))
+    n = len(report.data.X)
+    if not report.passed:
+        log.info("twinemu check FAILED on %d runs:\n  %s", n, "\n  ".join(
+            f"{r.output}: {r.check} {r.value} (bar {r.bar})" for r in report.table.failures))
         return EXIT_FAILED
-    log.info("twinemu check passed on %d runs.", len(data.X))
+    log.info("twinemu check passed on %d runs.", n)
     return EXIT_OK
 
 

@@ -186,3 +186,38 @@ def test_emulator_without_training_inputs_says_it_cannot_exclude_them(setup, cap
     assert "training runs excluded  unknown" in out
     # every one of the 40 runs, training runs included, was checked — and it says so
     assert "passed on 40 runs" in out
+
+
+def test_pytest_helper_asserts_and_shows_the_table(setup):
+    from emulators.errors import CheckFailed
+    from emulators.testing import assert_emulator_meets
+
+    _, emu, good, _ = setup
+    report = assert_emulator_meets(emu, good)
+    assert report.passed and len(report.data.X) == 15
+    with pytest.raises(CheckFailed, match=r"p nrmse .* \(bar <= 1e-09\)") as exc:
+        assert_emulator_meets(emu, good, thresholds={"default": {"nrmse_max": 1e-9}})
+    assert "inside the domain" in str(exc.value)  # the whole table is in the message
+
+
+def test_pytest_plugin_fixture_in_a_users_suite(setup, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, emu, good, _ = setup
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["emulators.testing"]\n')
+    (tmp_path / "test_user.py").write_text(
+        f"def test_meets(twinemu_check):\n"
+        f"    twinemu_check({str(emu)!r}, {str(good)!r}, runs='test-')\n\n"
+        f"def test_misses(twinemu_check):\n"
+        f"    twinemu_check({str(emu)!r}, {str(good)!r},\n"
+        f"                  thresholds={{'outputs': {{'w': {{'nrmse_max': 1e-9}}}}}})\n")
+    repo = Path(__file__).resolve().parents[2]
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "1 failed, 1 passed" in res.stdout
+    assert "CheckFailed: emulator misses its bar: w nrmse" in res.stdout
