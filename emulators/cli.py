@@ -3,7 +3,8 @@
     twinemu run [--multirun] [HYDRA OVERRIDES...]   run an experiment composed from conf/
     twinemu info EMULATOR_FILE                      print an exported emulator's card
     twinemu predict EMULATOR_FILE NAME=VALUE ...    one prediction from an emulator file
-    twinemu check EMULATOR_FILE --archive FILE      CI gate: exit 1 below the accuracy bar
+    twinemu check EMULATOR_FILE --archive FILE      CI gate: exit 1 below the bar, 2 bad input
+    twinemu report EMULATOR_FILE --data FILE        validation report (HTML + Markdown)
     twinemu ingest MANIFEST --archive FILE          3D CFD runs → campaign archive
     twinemu keygen DIR                              an Ed25519 key pair for signing
     twinemu sign EMULATOR_FILE --key PRIVATE_KEY    sign an emulator file
@@ -16,10 +17,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130 = 128 + SIGINT
+
+#: Messages of every subcommand go through logging: under ``twinemu run`` Hydra's handlers
+#: copy them into the run's log file; elsewhere :func:`_setup_logging` shows them.
+log = logging.getLogger("twinemu")
+
+
+class _Console(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = super().format(record)
+        return msg if record.levelno != logging.WARNING else f"twinemu: warning: {msg}"
+
+
+class _StdStream(logging.StreamHandler):
+    """A handler writing to whatever ``sys.stdout``/``sys.stderr`` is at the time (so
+    redirection and pytest's capture work after setup)."""
+
+    def __init__(self, name: str):
+        self._which = name
+        super().__init__()
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return getattr(sys, self._which)
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _setup_logging() -> None:
+    """INFO to stdout, warnings and errors to stderr; once per process."""
+    if any(getattr(h, "_twinemu", False) for h in log.handlers):
+        return
+    out, err = _StdStream("stdout"), _StdStream("stderr")
+    out.addFilter(lambda r: r.levelno < logging.WARNING)
+    err.setLevel(logging.WARNING)
+    for h in (out, err):
+        h.setFormatter(_Console("%(message)s"))
+        h._twinemu = True  # type: ignore[attr-defined]
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 DESCRIPTION = """\
 twinemu turns expensive cardiovascular simulations into fast, validated emulators.
@@ -40,6 +84,8 @@ examples:
   twinemu info outputs/windkessel_default/<time>/emulator.safetensors
   twinemu predict emulator.safetensors R_p=1.1e8 C=1.3e-8 Zc=6e6 HR=70 SV=75
   twinemu check emulator.safetensors --archive runs.h5 --runs test- --r2-min 0.99
+  twinemu check emulator.safetensors --archive runs.h5 --junit check.xml
+  twinemu report emulator.safetensors --data runs.h5 --out report/
   twinemu ingest conf/data/vampy_artery.yaml --archive outputs/cfd.h5
   twinemu archive info outputs/campaigns/windkessel_default-<hash>.h5
   twinemu archive repair runs.h5                  recover a truncated / damaged archive
@@ -95,16 +141,16 @@ def _hydra_run(overrides: list[str]) -> int:
             status["code"] = EXIT_INTERRUPTED
             return
         except (ConfigError, ConfigurationError, ParameterError) as exc:
-            print(f"twinemu run: configuration error: {exc}", file=sys.stderr)
+            log.error("twinemu run: configuration error: %s", exc)
             status["code"] = EXIT_USAGE
             return
         except (ArchiveError, AdapterError, ManifestError) as exc:
-            print(f"twinemu run: {type(exc).__name__}: {exc}", file=sys.stderr)
+            log.error("twinemu run: %s: %s", type(exc).__name__, exc)
             status["code"] = EXIT_FAILED
             return
         verdict = "passed" if res.passed else "FAILED its checks"
-        print(f"\nexperiment {cfg.name} {verdict}.\n  report:   {res.report}\n"
-              f"  emulator: {res.emulator_file}\n  archive:  {res.archive}")
+        log.info("experiment %s %s.\n  report:   %s\n  emulator: %s\n  archive:  %s",
+                 cfg.name, verdict, res.report, res.emulator_file, res.archive)
         if not res.passed:
             status["code"] = EXIT_FAILED
 
@@ -173,54 +219,48 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import numpy as np
+    from emulators.validation import Thresholds
+    from emulators.validation.gate import check_emulator
 
-    from datasets import Archive
+    flags = {k: getattr(args, k) for k in ("r2_min", "nrmse_max", "coverage_min",
+                                           "coverage_max") if getattr(args, k) is not None}
+    thresholds = None  # the card's recorded metrics with --tolerance
+    if args.thresholds:
+        thresholds = Thresholds.from_file(args.thresholds)
+        thresholds.default.update(flags)  # flags win
+    elif flags:
+        thresholds = Thresholds(flags, {}, "flags")
     from emulators import runtime
-    from emulators.validation import check_metrics, validate
 
     emu = runtime.load(args.file, public_key=args.public_key)
-    with Archive.open(args.archive) as archive:
-        if archive.space.names != emu.input_names:
-            raise SystemExit(f"twinemu check: the archive's inputs {archive.space.names} are "
-                             f"not the emulator's {emu.input_names}")
-        ok = archive.mask(fidelity=args.fidelity, run_prefix=args.runs)
-        names = args.outputs or emu.output_names
-        missing = [n for n in names if n not in archive.output_names or n not in
-                   emu.output_names]
-        if missing:
-            raise SystemExit(f"twinemu check: outputs {missing} are not both in the emulator "
-                             f"({emu.output_names}) and in {args.archive} "
-                             f"({archive.output_names}); choose with --outputs")
-        X, Y, _ = archive.select(names, ok)
-    keep = np.ones(len(X), bool)
-    notes = []
-    outside = keep & ~emu.space.inside(X)
-    if outside.any():
-        notes.append(f"{int(outside.sum())} runs outside the emulator's domain not checked")
-    keep &= ~outside
-    mask = emu.training_mask(X)
-    if mask is None:
-        notes.append("this emulator keeps no training inputs, so training runs cannot be "
-                     "told apart: check it on runs it was not trained on (--runs test-)")
-    else:
-        trained = keep & mask
-        if trained.any():
-            notes.append(f"{int(trained.sum())} training runs of the emulator excluded")
-        keep &= ~trained
-    for note in notes:
-        print(f"twinemu check: {note}")
-    if keep.sum() == 0:
-        raise SystemExit("twinemu check: no held-out successful runs selected in the archive")
-    res = validate(emu, X[keep], {n: y[keep] for n, y in Y.items()}, level=args.level)
-    print(res.table())
-    missed = check_metrics(res, r2_min=args.r2_min, nrmse_max=args.nrmse_max,
-                           coverage_min=args.coverage_min)
-    failures = [f"{name}: {why}" for name, whys in missed.items() for why in whys]
-    if failures:
-        print("twinemu check FAILED:\n  " + "\n  ".join(failures))
+    report = check_emulator(emu, args.archive, thresholds=thresholds, runs=args.runs,
+                            fidelity=args.fidelity, outputs=args.outputs, level=args.level,
+                            tolerance=args.tolerance, coverage_slack=args.coverage_slack,
+                            skip_outside=args.skip_outside)
+    for note in report.data.notes:
+        (log.warning if "cannot" in note or "outside" in note else log.info)(note)
+    log.info(report.result.table())
+    log.info("\nthresholds: %s\n%s", report.thresholds.source, report.table.text())
+    if args.junit:
+        report.table.write_junit(args.junit)
+        log.info("JUnit report: %s", args.junit)
+    n = len(report.data.X)
+    if not report.passed:
+        log.info("twinemu check FAILED on %d runs:\n  %s", n, "\n  ".join(
+            f"{r.output}: {r.check} {r.value} (bar {r.bar})" for r in report.table.failures))
         return EXIT_FAILED
-    print(f"twinemu check passed on {int(keep.sum())} runs.")
+    log.info("twinemu check passed on %d runs.", n)
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from emulators.report import emulator_report
+
+    out = Path(args.out) if args.out else Path.cwd() / f"twinemu-report-{Path(args.file).stem}"
+    html, md = emulator_report(args.file, args.data, out, runs=args.runs,
+                               fidelity=args.fidelity, outputs=args.outputs, level=args.level,
+                               title=args.title)
+    log.info("report: %s\n        %s", html, md)
     return EXIT_OK
 
 
@@ -357,20 +397,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="emulator file (.safetensors)")
     p.add_argument("values", nargs="+", metavar="NAME=VALUE", help="every input, by name")
     p = sub.add_parser(
-        "check", help="CI gate: validate an emulator file on archived runs, exit 1 on failure",
-        description="Validate an exported emulator on runs of a campaign archive and exit "
-                    "non-zero when it misses its accuracy bar.")
+        "check", help="CI gate: validate an emulator file on archived runs (exit 0/1/2)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Validate an exported emulator on held-out runs of a campaign archive "
+                    "and print a pass/fail table.\n\n"
+                    "Bars come from --thresholds FILE and the flags (flags win); without "
+                    "either, from the metrics the emulator's card recorded at export, "
+                    "loosened by --tolerance.  Runs outside the emulator's domain fail the "
+                    "check (or are skipped with --skip-outside); the emulator's own "
+                    "training runs are left out when it keeps their inputs.\n\n"
+                    "exit status: 0 every bar met; 1 a bar missed; 2 bad input (missing "
+                    "file, foreign archive, unit mismatch, malformed thresholds).",
+        epilog="thresholds file (YAML or JSON):\n"
+               "  default: {r2_min: 0.99, coverage_min: 0.85}\n"
+               "  outputs:\n    p_wave: {nrmse_max: 0.05}")
     p.add_argument("file", help="emulator file (.safetensors)")
-    p.add_argument("--archive", required=True, help="campaign archive holding the check runs")
+    p.add_argument("--archive", "--data", required=True, dest="archive",
+                   help="campaign archive holding the check runs")
     p.add_argument("--runs", default=None, metavar="PREFIX",
                    help="only runs whose id starts with PREFIX (e.g. test-)")
     p.add_argument("--fidelity", default=None, help="only runs of this fidelity level")
     p.add_argument("--outputs", nargs="+", default=None, help="outputs to check (default: all)")
-    p.add_argument("--r2-min", type=float, default=0.99, help="minimum R² (default 0.99)")
+    p.add_argument("--thresholds", default=None, metavar="FILE",
+                   help="YAML/JSON file of bars per output (see below)")
+    p.add_argument("--r2-min", type=float, default=None, help="minimum R² (scalar outputs)")
     p.add_argument("--nrmse-max", type=float, default=None, help="maximum normalised RMSE")
-    p.add_argument("--coverage-min", type=float, default=0.85,
-                   help="minimum coverage of the intervals (default 0.85)")
+    p.add_argument("--coverage-min", type=float, default=None,
+                   help="minimum coverage of the --level intervals")
+    p.add_argument("--coverage-max", type=float, default=None,
+                   help="maximum coverage (catches under-confident emulators)")
+    p.add_argument("--tolerance", type=float, default=0.25,
+                   help="relative slack on the card's recorded NRMSE and 1 − R² when they "
+                        "are the bars (default 0.25)")
+    p.add_argument("--coverage-slack", type=float, default=0.1,
+                   help="absolute slack below the card's recorded coverage (default 0.1)")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--skip-outside", action="store_true",
+                   help="leave runs outside the emulator's domain out instead of failing")
+    p.add_argument("--junit", default=None, metavar="FILE", help="also write JUnit XML")
+    p = sub.add_parser(
+        "report", help="write the validation report (HTML + Markdown) of an emulator file",
+        description="Validate an exported emulator on the held-out runs of a campaign archive "
+                    "and write report.html (self-contained) and report.md with plots.")
+    p.add_argument("file", help="emulator file (.safetensors)")
+    p.add_argument("--data", "--archive", required=True, dest="data",
+                   help="campaign archive holding held-out runs")
+    p.add_argument("--out", default=None, help="output folder (default "
+                   "./twinemu-report-<emulator name>)")
+    p.add_argument("--runs", default=None, metavar="PREFIX", help="only runs with this prefix")
+    p.add_argument("--fidelity", default=None, help="only runs of this fidelity level")
+    p.add_argument("--outputs", nargs="+", default=None, help="outputs to report")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    p.add_argument("--title", default=None, help="report title")
     p = sub.add_parser("ingest", help="read 3D CFD runs listed in a manifest into an archive")
     p.add_argument("manifest", help="YAML or CSV manifest (see README: 'Ingesting 3D CFD runs')")
     p.add_argument("--archive", required=True, help="campaign archive to create or extend")
@@ -488,15 +566,23 @@ def _main(argv: list[str] | None = None) -> int:
     from emulators.errors import EmulatorFileError
     from simulators.errors import OutOfDomainError, ParameterError
 
+    _setup_logging()
     handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
-                "keygen": _keygen, "sign": _sign, "archive": _archive,
+                "report": _report, "keygen": _keygen, "sign": _sign, "archive": _archive,
                 "sensitivity": _sensitivity, "calibrate": _calibrate}
+    bad_input: tuple[type[BaseException], ...] = (
+        EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,
+        ParameterError, ObservationError, PriorError, UnitError)
+    if args.command in ("check", "report"):  # CI gates: 2 = bad input, 1 = missed bar
+        from emulators.validation.checks import ThresholdError
+        from emulators.validation.heldout import DataMismatchError
+
+        bad_input += (DataMismatchError, ThresholdError, FileNotFoundError)
     try:
         return handlers[args.command](args)
-    except (EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,
-            ParameterError, ObservationError, PriorError, UnitError) as exc:
-        print(f"twinemu {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except bad_input as exc:
+        log.error("twinemu %s: %s: %s", args.command, type(exc).__name__, exc)
+        return EXIT_USAGE if args.command in ("check", "report") else EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

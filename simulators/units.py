@@ -90,6 +90,11 @@ def _entry(unit: str) -> tuple[str, float]:
     return _UNITS[key]
 
 
+def factor(from_unit: str, to_unit: str) -> float:
+    """Multiply a value in ``from_unit`` by this to express it in ``to_unit``."""
+    return float(convert(1.0, from_unit, to_unit))
+
+
 def convert(value: Any, from_unit: str, to_unit: str) -> Any:
     """``value`` (scalar or array) in ``from_unit`` expressed in ``to_unit``.
 
@@ -125,5 +130,5 @@ def to_display(value: Any, unit: str, *, variance: bool = False) -> tuple[Any, s
     return np.asarray(value, dtype=float) * (f * f if variance else f), shown
 
 
-__all__ = ["CMH2O", "DYN_CM2", "ML", "MMHG", "UnitError", "convert", "dimension",
+__all__ = ["CMH2O", "DYN_CM2", "ML", "MMHG", "UnitError", "convert", "dimension", "factor",
            "display_unit", "si_factor", "to_display", "units_of"]

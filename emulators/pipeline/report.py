@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import numpy as np
 from emulators.pipeline.schemas import ExperimentConfig
 from emulators.pipeline.stages import Data
 from emulators.runtime.fileformat import json_default
+
+log = logging.getLogger("twinemu")
 
 
 def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
@@ -22,56 +25,57 @@ def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
     return path
 
 
-def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, result, checks, cv,
-                      sensitivity, emu_file: Path | None, elapsed: float,
-                      baseline=None, calibration: dict | None = None) -> Path:
-    from emulators import report as rp
+def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, emulator, result,
+                      checks, cv, sensitivity, emu_file: Path | None, elapsed: float,
+                      baseline=None, calibration: dict | None = None) -> tuple[Path, Path]:
+    """The experiment's report, ``report.html`` (self-contained) and ``report.md``: card,
+    provenance of every level, metrics, Bastos–O'Hagan diagnostics, leave-one-out (exact
+    GPs), plots, sensitivity, known limits."""
+    from datasets.archive import file_sha256
+    from emulators.report import experiment_report as render
+    from emulators.runtime import read_file
+    from emulators.validation import diagnose, leave_one_out
 
-    units = data.units
-    images = [
-        ("Held-out runs: emulator mean and 95% interval against the simulator",
-         rp.parity_plot(result, units, out / "parity.png")),
-        ("Held-out waveforms: simulator (solid), emulator mean (dashed) and 95% band",
-         rp.waveform_plot(result, units, out / "waveforms.png")),
-    ]
-    space_rows = ["| input | low | high | unit | distribution |", "|---|---|---|---|---|"]
-    for p in data.space:
-        space_rows.append(f"| {p.name} | {p.low:.4g} | {p.high:.4g} | {p.unit} | {p.dist} |")
-    level_rows = ["| level | runs (training) | source | archive |", "|---|---|---|---|"]
-    for lv, run in zip(data.training.levels, data.runs, strict=True):
-        level_rows.append(f"| {lv.fidelity} | {lv.n} | {run.source} | `{run.archive}` |")
-    camp = "\n".join(f"- {run.fidelity}: {line}" for run in data.runs for s in run.summaries
-                     for line in str(s).splitlines()[:1])
-    verdict = "**PASSED**" if all(c["passed"] for c in checks.values()) else "**FAILED**"
-    emu = cfg.emulator or {}
-    sections = [
-        ("Summary",
-         f"Emulator `{emu.get('_target_')}` (kernel {emu.get('kernel', '-')}) of the "
-         f"{data.training.top.fidelity!r} level. Validation checks: {verdict}. Wall time "
-         f"{elapsed:.1f} s.\n\n"
-         f"- emulator file: `{emu_file.name if emu_file else 'not exported'}` "
-         f"(inspect with `twinemu info {emu_file or ''}`)"),
-        ("Parameter space", "\n".join(space_rows)),
-        ("Fidelity levels and campaigns", "\n".join(level_rows) + "\n\n" + camp),
-        (f"Held-out validation ({result.n} runs, {int(100 * result.level)}% intervals)",
-         rp.metrics_table(result, units, checks)),
-    ]
+    diagnostics = loo = None
+    if len(data.X_test) >= 2:
+        try:
+            diagnostics = diagnose(emulator, data.X_test, data.Y_test)
+        except (ValueError, NotImplementedError, np.linalg.LinAlgError) as exc:
+            log.warning("diagnostics skipped: %s", exc)
+    if getattr(emulator, "kind", "") == "gp" and len(data.training) == 1:
+        try:
+            loo = leave_one_out(emulator, data.training.top.Y, level=cfg.validation.level)
+        except (ValueError, KeyError) as exc:
+            log.warning("leave-one-out skipped: %s", exc)
+    provenance = {
+        "archives": [{"path": str(r.archive), "sha256": file_sha256(r.archive),
+                      "runs": sum(getattr(s, "requested", 0) or 0 for s in r.summaries)}
+                     for r in data.runs],
+        "levels": [{"fidelity": lv.fidelity, "source": r.source, "n_train": lv.n,
+                    "n_test": len(data.X_test) if lv is data.training.top else 0}
+                   for lv, r in zip(data.training.levels, data.runs, strict=True)],
+    }
+    extra = list(sensitivity.sections(out)) if sensitivity is not None else []
     if baseline is not None:
-        sections.append((f"Single-fidelity GP on the {data.training.top.fidelity!r} runs "
-                         f"alone (same budget)", rp.metrics_table(baseline, units)))
-    if cv is not None:
-        sections.append((f"Cross-validation ({cv.method})", rp.metrics_table(cv, units)))
-    if sensitivity is not None:
-        for title, body, imgs in sensitivity.sections(out):
-            figs = "".join(f"\n\n![{cap}]({Path(png).name})\n\n*{cap}*" for cap, png in imgs
-                           if png is not None)
-            sections.append((title, body + figs))
+        from emulators.report import metrics_table
+
+        extra.insert(0, (f"Single-fidelity GP on the {data.training.top.fidelity!r} runs alone "
+                         f"(same budget)", metrics_table(baseline, data.units), []))
     if calibration is not None:
-        sections.append(("Calibration", "The personalised parameters, their credible "
-                         "intervals, diagnostics and plots are in [calibration/]"
-                         "(calibration/)."))
-    return rp.markdown_report(out / "report.md", title=f"twinemu experiment: {cfg.name}",
-                              sections=sections, images=images)
+        extra.append(("Calibration", "The personalised parameters, their credible intervals, "
+                      "diagnostics and plots are in [calibration/](calibration/).", []))
+    camp = "\n".join(f"- {run.fidelity}: {str(s).splitlines()[0]}" for run in data.runs
+                     for s in run.summaries)
+    limits = ["Valid inside the parameter space's bounds only (the runtime refuses other "
+              "inputs).",
+              f"Validated on {len(data.X_test)} held-out runs of the "
+              f"{data.training.top.fidelity!r} level; other conditions are extrapolation."]
+    return render(out, title=f"twinemu experiment: {cfg.name}", result=result,
+                  emulator=emulator, card=read_file(emu_file)[0] if emu_file else None,
+                  provenance=provenance, space=data.space, campaign_text=camp,
+                  units=data.units, checks=checks, cv=cv, loo=loo, diagnostics=diagnostics,
+                  extra_sections=extra, intended_use=cfg.export.intended_use,
+                  known_limits=limits, elapsed_s=elapsed)
 
 
 def ingest_report(cfg: ExperimentConfig, data_runs, out: Path, elapsed: float

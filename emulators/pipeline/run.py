@@ -20,12 +20,13 @@ log = logging.getLogger("twinemu")
 class ExperimentResult:
     output_dir: Path
     archive: Path  # the top level's archive
-    report: Path
+    report: Path  # Markdown
     metrics: dict[str, Any]
     emulator_file: Path | None
     passed: bool
     campaign: list[Any]
     archives: dict[str, Path] | None = None  # every level's archive
+    html: Path | None = None  # the self-contained HTML report
 
 
 def resolve_config(cfg: Any) -> dict[str, Any]:
@@ -97,9 +98,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "calibration": calibration,
                "training_data_sha256": emulator.training_hash}
     report.write_metrics(out, metrics)
-    rep = report.experiment_report(cfg, data, out, result=result, checks=checks, cv=cv,
-                                   sensitivity=sens, emu_file=emu_file,
-                                   elapsed=time.perf_counter() - t0, baseline=baseline,
-                                   calibration=calibration)
+    html, rep = report.experiment_report(
+        cfg, data, out, emulator=emulator, result=result, checks=checks, cv=cv,
+        sensitivity=sens, emu_file=emu_file, elapsed=time.perf_counter() - t0,
+        baseline=baseline, calibration=calibration)
     return ExperimentResult(out, data.runs[-1].archive, rep, metrics, emu_file, passed,
-                            summaries, {r.fidelity: r.archive for r in data.runs})
+                            summaries, {r.fidelity: r.archive for r in data.runs}, html)
