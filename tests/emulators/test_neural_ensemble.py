@@ -166,3 +166,22 @@ def test_windkessel_waveforms_from_2000_runs():
     cover = np.mean(np.abs(mean - W[test]) <= 1.959964 * np.sqrt(var))
     assert rel.mean() <= 0.02, rel.mean()
     assert 0.90 <= cover <= 0.98, cover
+
+
+@pytest.mark.slow
+def test_the_readme_ensemble_experiment(tmp_path):
+    """README: `twinemu run emulator=ensemble design.n_train=400 design.n_test=100`."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from emulators.pipeline import run_experiment
+
+    with initialize_config_dir(config_dir=str(_repo() / "conf"), version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config", overrides=[
+            "emulator=ensemble", "design.n_train=400", "design.n_test=100", "progress=false",
+            f"archive={tmp_path / 'a.h5'}", "sensitivity.n=1024"]), resolve=True)
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    val = res.metrics["validation"]["outputs"]
+    assert min(v["r2"] for v in val.values()) > 0.99
+    card = runtime.load(res.emulator_file).card
+    assert card["kind"] == "ensemble" and card["model"]["calibration"]["n"] == 40
