@@ -3,8 +3,9 @@ C++ code — anything that reads an input file (or arguments) and writes an outp
 
 Each run happens in its own work folder:
 
-1. the input file is rendered from a template (``${name}`` placeholders, :class:`string.Template`,
-   so YAML/JSON/INI/text braces are left alone) or written from the parameters as
+1. the input file is rendered from a template (``$name`` placeholders, :class:`string.Template`,
+   so YAML/JSON/INI/text braces are left alone; in a Hydra config write ``$name``, not
+   ``${name}``, which Hydra would interpolate) or written from the parameters as
    JSON / YAML / INI / ``name = value`` text;
 2. the command (a list of arguments, never a shell) runs there with a timeout; arguments
    may hold ``{name}`` placeholders: the parameters, ``{input}`` (the rendered file),
@@ -24,7 +25,7 @@ Example (``conf/simulator/command_example.yaml`` in the starter study of ``twine
     command: ["{python}", "solver.py", "{input}"]
     files: [solver.py]
     parameters: [{name: R, low: 1.0, high: 2.0}]
-    input: {file: input.yaml, template: "resistance: ${R}\\n"}
+    input: {file: input.yaml, template: "resistance: $R\\n"}
     output: {file: result.json, format: json}
     outputs: [{name: p_mean, unit: mmHg, key: pressure.mean}]
     timeout: 60
@@ -84,7 +85,8 @@ class CommandSimulator:
         Constants available to the template and the command like parameters.
     files : list of str, optional
         Files copied into each work folder (e.g. the solver's script or mesh); relative
-        paths are resolved against the current directory when the simulator is built.
+        paths are taken from the current folder, else from the study folder (the parent
+        of the config folder ``twinemu run`` uses, ``$TWINEMU_CONFIG_DIR``).
     timeout : float
         Seconds a run may take before it is killed (with its child processes).
     workdir : str, optional
@@ -135,7 +137,7 @@ class CommandSimulator:
                                          f"{INPUT_FORMATS}")
             self.input["format"] = ifmt
         self.fixed = dict(fixed or {})
-        self.files = [str(Path(f).resolve()) for f in files]
+        self.files = [str(_find(f)) for f in files]
         missing = [f for f in self.files if not Path(f).is_file()]
         if missing:
             raise ConfigurationError(f"files to copy into each run folder not found: {missing}")
@@ -257,6 +259,16 @@ class CommandSimulator:
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"output {spec.name!r} holds non-finite values")
         return arr
+
+
+def _find(file: str) -> Path:
+    path = Path(file)
+    if path.is_absolute() or path.exists():
+        return path.resolve()
+    conf = os.environ.get("TWINEMU_CONFIG_DIR")
+    if conf and (Path(conf).parent / path).exists():
+        return (Path(conf).parent / path).resolve()
+    return path.resolve()
 
 
 def _run(argv: list[str], cwd: Path, timeout: float, env: dict[str, str]

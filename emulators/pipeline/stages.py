@@ -59,9 +59,11 @@ class Data:
 
 # -- paths -----------------------------------------------------------------------------------
 def conf_dir() -> Path:
-    """The config tree: ``$TWINEMU_CONF``, else ``conf/`` beside the packages (a checkout)."""
-    env = os.environ.get("TWINEMU_CONF")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+    """The config tree: ``$TWINEMU_CONF``, else a checkout's ``conf/``, else the copy
+    installed with the package (:func:`simulators.paths.conf_dir`)."""
+    from simulators.paths import conf_dir as _conf_dir
+
+    return _conf_dir()
 
 
 def default_shared_data() -> None:
