@@ -17,6 +17,7 @@ We never write our own scheduler: these are thin adapters over those libraries.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -123,7 +124,13 @@ class DaskExecutor(SerialExecutor):
     """
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None,
-                 client: Any = None, retries: int = 1, dashboard: bool = False):
+                 client: Any = None, retries: int = 1, dashboard: bool = False,
+                 quiet: bool = True):
+        if quiet:  # Dask logs ~60 INFO lines per cluster start/stop; keep warnings
+            import logging
+
+            for name in ("distributed", "dask"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dask is in the 'full' extra
@@ -174,11 +181,13 @@ class SlurmExecutor(SerialExecutor):
     ``timeout_min``, ``cpus_per_task``, ``mem_gb``, ...) go to
     ``AutoExecutor.update_parameters`` (options set to ``None`` are left out).
     ``cluster="local"`` runs the jobs as local processes through the same code path, for
-    trying a configuration on a laptop; ``None`` lets submitit pick SLURM when present.
+    trying a configuration on a laptop; ``"slurm"`` (the default) or ``None`` need SLURM
+    (``sbatch`` on PATH) and raise :class:`ConfigurationError` without it, rather than
+    silently running locally.
     ``poll`` is the interval (s) between checks for finished jobs.
     """
 
-    def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = None,
+    def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = "slurm",
                  poll: float = 2.0, **slurm: Any):
         try:
             import submitit
@@ -186,6 +195,11 @@ class SlurmExecutor(SerialExecutor):
             raise ConfigurationError(
                 "the SLURM executor needs submitit: pip install 'twinemu[slurm]'"
             ) from exc
+        if cluster in (None, "slurm") and shutil.which("sbatch") is None:
+            raise ConfigurationError(
+                "executor=slurm needs SLURM, and there is no 'sbatch' on PATH here; run on a "
+                "SLURM login node, or try the configuration with local processes "
+                "(executor.cluster=local), or use executor=local")
         self._ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
         self.poll = float(poll)
         options = {k: v for k, v in slurm.items() if v is not None}
