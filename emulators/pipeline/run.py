@@ -73,6 +73,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                                 [], {r.fidelity: r.archive for r in runs})
 
     data = stages.run_levels(cfg, sims, root)
+    rounds = None
+    if cfg.design.adaptive:
+        data, rounds = stages.adapt(cfg, data, sims, root)
     emulator = stages.fit(cfg, data)
     result, checks, cv = stages.validate(cfg, data, emulator)
     passed = all(c["passed"] for c in checks.values())
@@ -95,6 +98,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "sobol": sob.to_dict() if sob else None,
                "sobol_waveforms": {k: v.to_dict() for k, v in sob_waves.items()},
                "calibration": calibration,
+               "adaptive_rounds": rounds,
                "training_data_sha256": emulator.training_hash}
     report.write_metrics(out, metrics)
     rep = report.experiment_report(cfg, data, out, result=result, checks=checks, cv=cv,

@@ -456,3 +456,58 @@ def export(cfg: ExperimentConfig, emulator: Any, out: Path, validation: dict[str
         return None
     return emulator.export(out / cfg.export.filename, validation=validation, config=cfg.raw,
                            intended_use=cfg.export.intended_use)
+
+
+# -- stage 1b: adaptive design -----------------------------------------------------------------
+def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
+          ) -> tuple[Data, list[dict[str, Any]]]:
+    """Add runs where the emulator is unsure (:mod:`emulators.adaptive`) until
+    ``design.adaptive``'s held-out target or run budget is met; each batch is a campaign
+    into the level's archive with ids ``train-a<round>-<k>``.  Returns the data re-read
+    with every run, and the rounds."""
+    import re
+
+    from datasets.campaign import run_campaign
+    from emulators.adaptive import adaptive_loop, rounds_table
+
+    a = cfg.design.adaptive or {}
+    if len(cfg.levels) != 1 or cfg.levels[0].simulator is None:
+        raise ConfigError("design.adaptive works on one simulated level (no data.levels, "
+                          "no ingested runs)")
+    level, run = cfg.levels[0], data.runs[-1]
+    sim = sims[level.fidelity]
+    with Archive.open(run.archive) as ar:
+        done = [int(m.group(1)) for r in ar.run_ids()
+                if (m := re.match(r"train-a(\d+)-", str(r)))]
+    offset = max(done, default=0)  # a rerun continues the round numbers: ids stay unique
+    executor = instantiate(cfg.executor or _default_executor(), "executor")
+
+    def fit_xy(X: np.ndarray, Y: dict[str, np.ndarray]) -> Any:
+        emulator = instantiate(cfg.emulator, "emulator")
+        return emulator.fit(X, Y, space=data.space, units=data.units)
+
+    def simulate(X_new: np.ndarray, r: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        prefix = f"train-a{offset + r:02d}-"
+        with Archive.open_or_create(run.archive, sim.space, sim.outputs) as archive:
+            summary = run_campaign(sim, X_new, archive, executor=executor,
+                                   run_ids=[f"{prefix}{k:03d}" for k in range(len(X_new))],
+                                   progress=cfg.progress, batch_size=cfg.batch_size,
+                                   description=f"adaptive round {offset + r}")
+        log.info("%s", summary)
+        run.summaries.append(summary)
+        new = TrainingSet.from_archives([{"fidelity": level.fidelity, "archive": run.archive,
+                                          "run_prefix": prefix}],
+                                        data.training.output_names, space=data.space)
+        return new.top.X, new.top.Y
+
+    top = data.training.top
+    try:
+        _, _, _, rounds = adaptive_loop(
+            fit_xy, simulate, data.space, top.X, dict(top.Y), data.X_test, data.Y_test,
+            budget=int(a["budget"]), batch=int(a.get("batch", 8)),
+            acquisition=str(a.get("acquisition", "ivr")), r2_target=a.get("r2_min"),
+            nrmse_target=a.get("nrmse_max"), n_candidates=int(a.get("candidates", 1000)),
+            n_monte_carlo=int(a.get("monte_carlo", 500)), seed=cfg.seed)
+    finally:
+        executor.close()
+    return _read_data(cfg, data.runs, data.space, data.simulator), rounds_table(rounds)
