@@ -506,8 +506,8 @@ def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
             fit_xy, simulate, data.space, top.X, dict(top.Y), data.X_test, data.Y_test,
             budget=int(a["budget"]), batch=int(a.get("batch", 8)),
             acquisition=str(a.get("acquisition", "ivr")), r2_target=a.get("r2_min"),
-            nrmse_target=a.get("nrmse_max"), n_candidates=int(a.get("candidates", 1000)),
-            n_monte_carlo=int(a.get("monte_carlo", 500)), seed=cfg.seed)
+            nrmse_target=a.get("nrmse_max"), n_candidates=int(a.get("candidates", 2000)),
+            n_monte_carlo=int(a.get("monte_carlo", 1000)), seed=cfg.seed)
     finally:
         executor.close()
     return _read_data(cfg, data.runs, data.space, data.simulator), rounds_table(rounds)

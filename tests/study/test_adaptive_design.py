@@ -85,9 +85,9 @@ def test_loop_stops_at_the_target_and_respects_the_budget():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_ivr_beats_one_shot_lhs_at_equal_budget_on_ishigami(seed):
-    """48 runs: 16 LHS + 4 batches of 8 by integrated variance reduction, against a 48-run
-    maximin LHS; held-out on 1000 random points (measured: NRMSE 0.081 vs 0.101 at seed 1,
-    0.091 vs 0.101 at seed 2)."""
+    """48 runs: 16 LHS + 4 batches of 8 by integrated variance reduction (2000 candidates,
+    1000 Monte Carlo points), against a 48-run maximin LHS; held-out on 1000 random points
+    (measured: NRMSE 0.081 vs 0.101 at seed 1, 0.091 vs 0.101 at seed 2)."""
     Xt = SPACE.sample(1000, method="random", seed=99)
     Yt = _f(Xt)
     X_lhs = SPACE.sample(48, seed=seed)
@@ -95,10 +95,12 @@ def test_ivr_beats_one_shot_lhs_at_equal_budget_on_ishigami(seed):
     X0 = SPACE.sample(16, seed=seed)
     emu, X, _, _ = adaptive_loop(_fit, lambda Xn, r: (Xn, _f(Xn)), SPACE, X0, _f(X0),
                                  Xt[:200], {"y": Yt["y"][:200]}, budget=48, batch=8,
-                                 acquisition="ivr", seed=seed, n_candidates=1000,
-                                 n_monte_carlo=500)
+                                 acquisition="ivr", seed=seed, n_candidates=2000,
+                                 n_monte_carlo=1000)
     assert len(X) == 48
     _, nrmse = held_out_errors(emu, Xt, Yt)
+    # with 1000 candidates / 500 Monte Carlo points the gain shrank to 1-4%: the batch
+    # choice needs a dense enough candidate set
     assert nrmse < 0.95 * nrmse_lhs, (nrmse, nrmse_lhs)
 
 
