@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.twinemu-installed
 # A local wheel folder (CPU torch) is used when the machine has one.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup run test test-slow test-all lint bench clean help
+.PHONY: setup browser run test test-slow test-all lint bench clean help
 
 help:
 	@echo "make setup      create .venv and install twinemu with its extras"
@@ -20,7 +20,14 @@ help:
 	@echo "make lint       ruff"
 	@echo "make bench      run the benchmarks (tables + JSON in benchmarks/results/)"
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# Headless Chromium (Debian's package) for the test that opens the HTML report; installed
+# when this machine allows it (root and apt-get), else that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	  || echo "note: chromium not installed; the HTML report's browser test will skip"; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -11,6 +11,8 @@
     twinemu archive info|verify|repair FILE         look after a campaign archive
     twinemu sensitivity EMULATOR_FILE [--out DIR]   Sobol' indices, both intervals, Morris
     twinemu calibrate EMULATOR_FILE OBSERVATIONS    personalise: KOH calibration + report
+    twinemu init DIR                                a starter study of your own solver
+    twinemu --version                               twinemu's version
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -101,17 +104,60 @@ export, executor, experiment); `twinemu run --help` lists their options.
 """
 
 
-def conf_dir() -> Path:
-    """The config tree: $TWINEMU_CONF, else conf/ beside the packages (a checkout)."""
+def version() -> str:
+    """twinemu's installed version (the checkout's pyproject when not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("twinemu")
+    except PackageNotFoundError:  # pragma: no cover - a bare checkout on sys.path
+        return "0+unknown"
+
+
+def conf_dir(explicit: str | None = None) -> Path:
+    """The config tree of ``twinemu run``: ``--config-dir``, else ``./conf`` when it holds a
+    config.yaml (a study made by ``twinemu init``, or a checkout), else $TWINEMU_CONF, a
+    checkout's conf/ or the configs installed with twinemu."""
     from emulators.pipeline.stages import conf_dir as _conf_dir
 
-    path = _conf_dir()
+    if explicit is not None:
+        path = Path(explicit).resolve()
+    elif (Path.cwd() / "conf" / "config.yaml").is_file() and "TWINEMU_CONF" not in os.environ:
+        path = Path.cwd() / "conf"
+    else:
+        path = _conf_dir()
     if not (path / "config.yaml").is_file():
         raise SystemExit(
-            f"twinemu: no experiment configs at {path}. Run from a twinemu checkout "
-            f"(pip install -e .) or set TWINEMU_CONF to a folder holding config.yaml."
+            f"twinemu: no config.yaml in {path}. Start a study with `twinemu init DIR`, "
+            f"pass --config-dir, or set TWINEMU_CONF to a folder holding config.yaml."
         )
     return path
+
+
+def _split_config_dir(overrides: list[str]) -> tuple[str | None, list[str]]:
+    """Take ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR`` out of the overrides."""
+    rest, explicit, it = [], None, iter(overrides)
+    for arg in it:
+        if arg in ("--config-dir", "-cd"):
+            explicit = next(it, None)
+            if explicit is None:
+                raise SystemExit("twinemu run: --config-dir needs a folder")
+        elif arg.startswith("--config-dir="):
+            explicit = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return explicit, rest
+
+
+def score(metrics: dict) -> float:
+    """The number a sweep optimises (Hydra's Optuna sweeper maximises it): the mean held-out
+    R² over the emulated outputs (waveforms count by their own R²)."""
+    import math
+
+    r2 = [m.get("r2") for m in metrics.get("validation", {}).get("outputs", {}).values()]
+    r2 = [float(v) for v in r2 if v is not None and math.isfinite(float(v))]
+    return sum(r2) / len(r2) if r2 else float("nan")
 
 
 def _hydra_run(overrides: list[str]) -> int:
@@ -124,11 +170,17 @@ def _hydra_run(overrides: list[str]) -> int:
     from emulators.pipeline import run_experiment
     from simulators.errors import ConfigurationError, ParameterError
 
-    status = {"code": EXIT_OK}
+    if "--version" in overrides:
+        print(f"twinemu {version()}")
+        return EXIT_OK
+    explicit, overrides = _split_config_dir(overrides)
+    status: dict = {"code": EXIT_OK, "sweep_dir": None}
 
-    def task(cfg) -> None:
+    def task(cfg) -> float | None:
         hc = HydraConfig.get()
         out = Path(hc.runtime.output_dir)
+        if hc.mode is not None and hc.mode.name == "MULTIRUN":
+            status["sweep_dir"] = Path(hc.sweep.dir)
         try:
             res = run_experiment(cfg, out, root=Path(hc.runtime.cwd))
         except RunInterrupted as exc:  # the workers are stopped, the archive closed
@@ -143,25 +195,50 @@ def _hydra_run(overrides: list[str]) -> int:
         except (ConfigError, ConfigurationError, ParameterError) as exc:
             log.error("twinemu run: configuration error: %s", exc)
             status["code"] = EXIT_USAGE
-            return
+            return None
         except (ArchiveError, AdapterError, ManifestError) as exc:
             log.error("twinemu run: %s: %s", type(exc).__name__, exc)
             status["code"] = EXIT_FAILED
-            return
+            return None
         verdict = "passed" if res.passed else "FAILED its checks"
         log.info("experiment %s %s.\n  report:   %s\n  emulator: %s\n  archive:  %s",
                  cfg.name, verdict, res.report, res.emulator_file, res.archive)
         if not res.passed:
             status["code"] = EXIT_FAILED
+        return score(res.metrics)  # what Hydra's Optuna sweeper optimises
 
-    main = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(task)
+    config_path = conf_dir(explicit)
+    os.environ["TWINEMU_CONFIG_DIR"] = str(config_path)  # relative files of a study
+    main = hydra.main(config_path=str(config_path), config_name="config",
+                      version_base="1.3")(task)
     argv = sys.argv
     sys.argv = ["twinemu run", *overrides]
     try:
         main()
     finally:
         sys.argv = argv
+    if status["sweep_dir"] is not None:
+        from emulators.sweep import write_summary
+
+        table = write_summary(Path(status["sweep_dir"]))
+        if table is not None:
+            print(f"\nsweep summary ({table.with_suffix('.csv').name} beside it): {table}")
+            print(table.read_text())
     return status["code"]
+
+
+def _init(args: argparse.Namespace) -> int:
+    from emulators.errors import ConfigError
+    from emulators.study import init_study
+
+    try:
+        files = init_study(args.folder, force=args.force)
+    except ConfigError as exc:
+        print(f"twinemu init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote a starter study in {args.folder} ({len(files)} files). Next:\n"
+          f"  cd {args.folder} && twinemu run")
+    return EXIT_OK
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -387,6 +464,7 @@ def _read_yaml(path: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twinemu", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"twinemu {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run an experiment (Hydra overrides follow; --help for options)",
                    add_help=False)
@@ -471,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "SHA-256 digest every file carries proves only that it is intact.")
     p.add_argument("file", help="emulator file (.safetensors)")
     p.add_argument("--key", required=True, help="private key file (PEM, from twinemu keygen)")
+    p = sub.add_parser("init", help="write a starter study (configs + a stand-in solver) to DIR")
+    p.add_argument("folder", help="folder for the study (conf/, solver.py, README.md)")
+    p.add_argument("--force", action="store_true", help="overwrite the starter files")
     for name in ("info", "predict", "check"):
         sub.choices[name].add_argument(
             "--public-key", default=None, metavar="PEM",
@@ -569,7 +650,7 @@ def _main(argv: list[str] | None = None) -> int:
     _setup_logging()
     handlers = {"info": _info, "predict": _predict, "check": _check, "ingest": _ingest,
                 "report": _report, "keygen": _keygen, "sign": _sign, "archive": _archive,
-                "sensitivity": _sensitivity, "calibrate": _calibrate}
+                "sensitivity": _sensitivity, "calibrate": _calibrate, "init": _init}
     bad_input: tuple[type[BaseException], ...] = (
         EmulatorFileError, ArchiveError, AdapterError, ManifestError, OutOfDomainError,
         ParameterError, ObservationError, PriorError, UnitError)

@@ -230,6 +230,18 @@ class ParameterSpace:
         X = self._lo + U * self._span
         return np.where(self._log, np.exp(np.where(self._log, X, 0.0)), X)
 
+    def to_probability(self, X: Any) -> np.ndarray:
+        """Inverse of :meth:`from_probability`: each parameter's CDF, points ``(n, d)``."""
+        X = self.as_array(X)
+        P = self.to_unit(X)
+        for j, p in enumerate(self.parameters):
+            if p.dist == "normal":
+                from scipy import stats
+
+                a, b = (p.low - p.mu) / p.sigma, (p.high - p.mu) / p.sigma
+                P[:, j] = stats.truncnorm.cdf(X[:, j], a, b, loc=p.mu, scale=p.sigma)
+        return np.clip(P, 0.0, 1.0)
+
     def from_probability(self, P: Any) -> np.ndarray:
         """Map points of the unit cube through each parameter's inverse CDF.
 
@@ -349,6 +361,58 @@ def nested(space: ParameterSpace, sizes: Sequence[int], *,
         below = designs[-1]
         designs.append(below[_maximin_subset(space.to_unit(below), size)])
     return designs
+
+
+def extend(space: ParameterSpace, X_old: np.ndarray, n: int, *, seed: SeedLike = None,
+           candidates: int = 32) -> np.ndarray:
+    """A design of ``n`` points whose first rows are ``X_old`` (the runs already simulated).
+
+    Latin-hypercube augmentation (as R's ``lhs::augmentLHS``): on each parameter's
+    probability scale, cut ``[0, 1]`` into ``n`` strata, place the ``n - len(X_old)`` new
+    points in strata the old points leave empty (one per stratum, randomly paired across
+    parameters), and keep the best of ``candidates`` such draws by the maximin criterion
+    over old and new points together.  When the old points fall in distinct strata at the
+    new resolution (e.g. doubling an LHS) the result is an exact Latin hypercube.
+
+    Returns ``(n, d)`` in physical units; ``X_old[:n]`` when ``n <= len(X_old)``.
+    """
+    from scipy.spatial import cKDTree
+
+    X_old = space.as_array(X_old)
+    n_old = len(X_old)
+    if n <= n_old:
+        return X_old[:n]
+    rng = np.random.default_rng(seed)
+    P_old = space.to_probability(X_old)
+    m, d = n - n_old, len(space)
+    empty = []
+    for j in range(d):
+        taken = np.unique(np.minimum((P_old[:, j] * n).astype(int), n - 1))
+        empty.append(np.setdiff1d(np.arange(n), taken))  # at least m strata are empty
+    best, best_score = None, -np.inf
+    for _ in range(max(1, candidates)):
+        P_new = np.column_stack([(rng.choice(empty[j], m, replace=False) + rng.random(m)) / n
+                                 for j in range(d)])
+        P_all = np.vstack([P_old, P_new])
+        score = cKDTree(P_all).query(P_new, k=2)[0][:, 1].min()
+        if score > best_score:
+            best, best_score = P_new, score
+    return np.vstack([X_old, space.from_probability(best)])
+
+
+def extend_subset(U: np.ndarray, chosen: Sequence[int], k: int) -> np.ndarray:
+    """Indices of ``k`` rows of ``U``: ``chosen`` first (in order), then rows added by the
+    greedy maximin rule of :func:`nested` (a higher fidelity level that grows inside the
+    level below it)."""
+    chosen = [int(i) for i in chosen][:k]
+    if not chosen:
+        return _maximin_subset(U, k)
+    dist = np.min([((U - U[i]) ** 2).sum(axis=1) for i in chosen], axis=0)
+    while len(chosen) < k:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, ((U - U[nxt]) ** 2).sum(axis=1))
+    return np.array(chosen)
 
 
 def _maximin_subset(U: np.ndarray, k: int) -> np.ndarray:

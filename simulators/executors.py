@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -347,7 +348,12 @@ class DaskExecutor(SerialExecutor):
 
     def __init__(self, address: str | None = None, *, n_workers: int | None = None,
                  client: Any = None, retries: int = 1, dashboard: bool = False,
-                 timeout: float | None = None):
+                 timeout: float | None = None, quiet: bool = True):
+        if quiet:  # Dask logs ~60 INFO lines per cluster start/stop; keep warnings
+            import logging
+
+            for name in ("distributed", "dask"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         try:
             from distributed import Client, LocalCluster
         except ImportError as exc:  # pragma: no cover - dask is in the 'full' extra
@@ -447,14 +453,16 @@ class SlurmExecutor(SerialExecutor):
     ``timeout_min``, ``cpus_per_task``, ``mem_gb``, ...) go to
     ``AutoExecutor.update_parameters`` (options set to ``None`` are left out).
     ``cluster="local"`` runs the jobs as local processes through the same code path, for
-    trying a configuration on a laptop; ``None`` lets submitit pick SLURM when present.
+    trying a configuration on a laptop; ``"slurm"`` (the default) or ``None`` need SLURM
+    (``sbatch`` on PATH) and raise :class:`ConfigurationError` without it, rather than
+    silently running locally.
     ``poll`` is the interval (s) between checks for finished jobs.  ``timeout`` (s per
     item) is enforced inside each job from when its function starts (``SIGALRM``: it stops
     Python code; SLURM's own ``timeout_min`` bounds a job stuck in compiled code) and comes
     back as :class:`RunTimeoutError`.  Leaving the loop early cancels the jobs not finished.
     """
 
-    def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = None,
+    def __init__(self, folder: str = "outputs/slurm", *, cluster: str | None = "slurm",
                  poll: float = 2.0, timeout: float | None = None, **slurm: Any):
         try:
             import submitit
@@ -463,6 +471,11 @@ class SlurmExecutor(SerialExecutor):
                 "the SLURM executor needs submitit: pip install 'twinemu[slurm]'"
             ) from exc
         self.timeout = _check_timeout(timeout)
+        if cluster in (None, "slurm") and shutil.which("sbatch") is None:
+            raise ConfigurationError(
+                "executor=slurm needs SLURM, and there is no 'sbatch' on PATH here; run on a "
+                "SLURM login node, or try the configuration with local processes "
+                "(executor.cluster=local), or use executor=local")
         self._ex = submitit.AutoExecutor(folder=folder, cluster=cluster)
         self.poll = float(poll)
         options = {k: v for k, v in slurm.items() if v is not None}

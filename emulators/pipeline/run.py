@@ -74,6 +74,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                                 [], {r.fidelity: r.archive for r in runs})
 
     data = stages.run_levels(cfg, sims, root)
+    rounds = None
+    if cfg.design.adaptive:
+        data, rounds = stages.adapt(cfg, data, sims, root)
     emulator = stages.fit(cfg, data)
     result, checks, cv = stages.validate(cfg, data, emulator)
     passed = all(c["passed"] for c in checks.values())
@@ -96,6 +99,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "cross_validation": cv.to_dict() if cv else None,
                "sensitivity": sens.to_dict() if sens else None,
                "calibration": calibration,
+               "adaptive_rounds": rounds,
                "training_data_sha256": emulator.training_hash}
     report.write_metrics(out, metrics)
     html, rep = report.experiment_report(

@@ -31,12 +31,30 @@ class DesignConfig:
     n_test: int
     method: str = "lhs"
     test_method: str = "random"
+    adaptive: dict | None = None  # see emulators.adaptive: budget, batch, acquisition, ...
 
     def check(self, where: str) -> None:
         _range(where, "n_train", self.n_train, 2, MAX_RUNS)
         _range(where, "n_test", self.n_test, 0, MAX_RUNS)
         for key in ("method", "test_method"):
             _choice(where, key, getattr(self, key), ("lhs", "sobol", "random"))
+        if self.adaptive is not None:
+            a = self.adaptive
+            known = {"budget", "batch", "acquisition", "r2_min", "nrmse_max", "candidates",
+                     "monte_carlo"}
+            unknown = sorted(set(a) - known)
+            if unknown:
+                raise ConfigError(f"'{where}.adaptive' has unknown keys {unknown}; known: "
+                                  f"{sorted(known)}")
+            if "budget" not in a:
+                raise ConfigError(f"'{where}.adaptive' needs 'budget' (total training runs)")
+            _range(f"{where}.adaptive", "budget", a["budget"], self.n_train, MAX_RUNS)
+            _range(f"{where}.adaptive", "batch", a.get("batch", 8), 1, MAX_RUNS)
+            _choice(f"{where}.adaptive", "acquisition", a.get("acquisition", "ivr"),
+                    ("ivr", "variance"))
+            if self.n_test < 1:
+                raise ConfigError(f"'{where}.adaptive' stops on held-out error: set "
+                                  f"'{where}.n_test' >= 1")
 
 
 @dataclass

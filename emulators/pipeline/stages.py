@@ -59,9 +59,11 @@ class Data:
 
 # -- paths -----------------------------------------------------------------------------------
 def conf_dir() -> Path:
-    """The config tree: ``$TWINEMU_CONF``, else ``conf/`` beside the packages (a checkout)."""
-    env = os.environ.get("TWINEMU_CONF")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+    """The config tree: ``$TWINEMU_CONF``, else a checkout's ``conf/``, else the copy
+    installed with the package (:func:`simulators.paths.conf_dir`)."""
+    from simulators.paths import conf_dir as _conf_dir
+
+    return _conf_dir()
 
 
 def default_shared_data() -> None:
@@ -73,9 +75,56 @@ def default_shared_data() -> None:
 
 def default_archive_path(root: Path, name: str, conf: dict[str, Any]) -> Path:
     """Campaign archive named by the experiment and a hash of what defines its runs."""
-    key = config_hash({"simulator": conf.get("simulator"), "design": conf.get("design"),
-                       "data": conf.get("data"), "seed": conf.get("seed")})[:12]
+    key = config_hash({"simulator": conf.get("simulator"), "design": _sizeless(conf.get("design")),
+                       "data": _sizeless(conf.get("data")), "seed": conf.get("seed")})[:12]
     return root / "outputs" / "campaigns" / f"{name}-{key}.h5"
+
+
+def _sizeless(node: Any) -> Any:
+    """``node`` without its design sizes (``n_train``, ``n_test``, adaptive budgets), so a
+    larger design lands in the same archive and extends it (see :func:`grow`)."""
+    if isinstance(node, dict):
+        return {k: _sizeless(v) for k, v in node.items()
+                if k not in ("n_train", "n_test", "adaptive")}
+    if isinstance(node, list):
+        return [_sizeless(v) for v in node]
+    return node
+
+
+def stored_design(path: Path, prefix: str) -> np.ndarray | None:
+    """Inputs of the runs of ``path`` whose ids start with ``prefix``, in id order (failed
+    runs included: they were run); ``None`` if the archive does not exist."""
+    if not Path(path).is_file():
+        return None
+    with Archive.open(path) as ar:
+        ids = [str(r) for r in ar.run_ids()]
+        X = ar.inputs()
+        seen: dict[str, int] = {}
+        for i, rid in enumerate(ids):
+            if rid.startswith(prefix) and rid not in seen:
+                seen[rid] = i
+        rows = [seen[r] for r in sorted(seen)]
+        return X[rows]
+
+
+def grow(space: ParameterSpace, stored: np.ndarray | None, n: int, fresh: np.ndarray,
+         rng: np.random.Generator) -> np.ndarray:
+    """The design of ``n`` points that keeps the ``stored`` runs (their ids stay theirs).
+
+    Nothing stored: ``fresh``.  ``fresh`` begins with the stored points (Sobol' and random
+    designs drawn from the same seed continue their sequence): ``fresh``.  Otherwise
+    (a Latin hypercube): the stored points augmented by :func:`simulators.design.extend`.
+    """
+    from simulators.design import extend
+
+    if stored is None or len(stored) == 0:
+        return fresh
+    if n <= len(stored):
+        return stored[:n]
+    k = len(stored)
+    if len(fresh) >= k and np.allclose(fresh[:k], stored, rtol=1e-12, atol=0.0):
+        return fresh
+    return extend(space, stored, n, seed=rng)
 
 
 def level_archive_path(cfg: ExperimentConfig, level: LevelConfig, root: Path) -> Path:
@@ -174,7 +223,7 @@ def run_levels(cfg: ExperimentConfig, sims: dict[str, Any], root: Path) -> Data:
     top = cfg.levels[-1]
     sim_levels = [lv for lv in cfg.levels if lv.simulator is not None]
     space = sims[sim_levels[-1].fidelity].space if sim_levels else _archive_space(runs[-1])
-    designs = _designs(cfg, sim_levels, space, np.random.default_rng(s_train))
+    designs = _designs(cfg, sim_levels, space, np.random.default_rng(s_train), root)
     if top.manifest is not None:
         with Archive.open(runs[-1].archive) as ar:
             m = ar.mask(fidelity=top.fidelity)
@@ -187,8 +236,11 @@ def run_levels(cfg: ExperimentConfig, sims: dict[str, Any], root: Path) -> Data:
             sim = sims[level.fidelity]
             batches = [("train-", designs[level.fidelity])]
             if level is top and cfg.design.n_test > 0:
-                X_test = space.sample(cfg.design.n_test, method=cfg.design.test_method,
-                                      seed=np.random.default_rng(s_test))
+                fresh = space.sample(cfg.design.n_test, method=cfg.design.test_method,
+                                     seed=np.random.default_rng(s_test))
+                X_test = grow(space, stored_design(level_archive_path(cfg, level, root),
+                                                   "test-"), cfg.design.n_test, fresh,
+                              np.random.default_rng(s_test.spawn(1)[0]))
                 batches.append(("test-", X_test))
             for fid, X in ingested.items():  # nest the simulated level under the 3D runs
                 inside = space.inside(X)
@@ -206,8 +258,13 @@ def _default_executor() -> dict[str, Any]:
 
 
 def _designs(cfg: ExperimentConfig, sim_levels: Sequence[LevelConfig], space: ParameterSpace,
-             rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Nested training designs of the simulated levels, lowest first."""
+             rng: np.random.Generator, root: Path | None = None) -> dict[str, np.ndarray]:
+    """Nested training designs of the simulated levels, lowest first.
+
+    Runs already in a level's archive are kept: the lowest level grows by :func:`grow`,
+    each higher level keeps its archived points that lie in the level below and adds the
+    rest by greedy maximin from it, so raising ``n_train`` simulates only the new points.
+    """
     if not sim_levels:
         return {}
     sizes = []
@@ -223,7 +280,27 @@ def _designs(cfg: ExperimentConfig, sim_levels: Sequence[LevelConfig], space: Pa
         raise ConfigError(f"simulated levels' n_train must not grow with fidelity (lowest "
                           f"first): got {got}")
     designs = nested(space, sizes, method=cfg.design.method, seed=rng)
-    return {lv.fidelity: X for lv, X in zip(sim_levels, designs, strict=True)}
+    stored = [stored_design(level_archive_path(cfg, lv, root), "train-") if root else None
+              for lv in sim_levels]
+    if all(x is None or len(x) == 0 for x in stored):
+        return {lv.fidelity: X for lv, X in zip(sim_levels, designs, strict=True)}
+    from simulators.design import extend_subset
+
+    out = [grow(space, stored[0], sizes[0], designs[0], rng)]
+    for t in range(1, len(sim_levels)):
+        pool = out[-1]
+        old = stored[t] if stored[t] is not None else pool[:0]
+        U = space.to_unit(pool)
+        chosen = []
+        for x in space.to_unit(old) if len(old) else []:
+            hit = np.flatnonzero(np.all(np.abs(U - x) < 1e-12, axis=1))
+            if len(hit) and hit[0] not in chosen:
+                chosen.append(int(hit[0]))
+        if len(chosen) < len(old):  # the stored ids would no longer name their points
+            raise ConfigError(f"level {sim_levels[t].fidelity!r}: its archived runs are not "
+                              f"all in the level below's design; use a new archive")
+        out.append(pool[extend_subset(U, chosen, sizes[t])])
+    return {lv.fidelity: X for lv, X in zip(sim_levels, out, strict=True)}
 
 
 def _simulate_level(cfg: ExperimentConfig, level: LevelConfig, sim: Any,
@@ -400,3 +477,58 @@ def export(cfg: ExperimentConfig, emulator: Any, out: Path, validation: dict[str
         return None
     return emulator.export(out / cfg.export.filename, validation=validation, config=cfg.raw,
                            intended_use=cfg.export.intended_use)
+
+
+# -- stage 1b: adaptive design -----------------------------------------------------------------
+def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
+          ) -> tuple[Data, list[dict[str, Any]]]:
+    """Add runs where the emulator is unsure (:mod:`emulators.adaptive`) until
+    ``design.adaptive``'s held-out target or run budget is met; each batch is a campaign
+    into the level's archive with ids ``train-a<round>-<k>``.  Returns the data re-read
+    with every run, and the rounds."""
+    import re
+
+    from datasets.campaign import run_campaign
+    from emulators.adaptive import adaptive_loop, rounds_table
+
+    a = cfg.design.adaptive or {}
+    if len(cfg.levels) != 1 or cfg.levels[0].simulator is None:
+        raise ConfigError("design.adaptive works on one simulated level (no data.levels, "
+                          "no ingested runs)")
+    level, run = cfg.levels[0], data.runs[-1]
+    sim = sims[level.fidelity]
+    with Archive.open(run.archive) as ar:
+        done = [int(m.group(1)) for r in ar.run_ids()
+                if (m := re.match(r"train-a(\d+)-", str(r)))]
+    offset = max(done, default=0)  # a rerun continues the round numbers: ids stay unique
+    executor = instantiate(cfg.executor or _default_executor(), "executor")
+
+    def fit_xy(X: np.ndarray, Y: dict[str, np.ndarray]) -> Any:
+        emulator = instantiate(cfg.emulator, "emulator")
+        return emulator.fit(X, Y, space=data.space, units=data.units)
+
+    def simulate(X_new: np.ndarray, r: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        prefix = f"train-a{offset + r:02d}-"
+        with Archive.open_or_create(run.archive, sim.space, sim.outputs) as archive:
+            summary = run_campaign(sim, X_new, archive, executor=executor,
+                                   run_ids=[f"{prefix}{k:03d}" for k in range(len(X_new))],
+                                   progress=cfg.progress, batch_size=cfg.batch_size,
+                                   description=f"adaptive round {offset + r}")
+        log.info("%s", summary)
+        run.summaries.append(summary)
+        new = TrainingSet.from_archives([{"fidelity": level.fidelity, "archive": run.archive,
+                                          "run_prefix": prefix}],
+                                        data.training.output_names, space=data.space)
+        return new.top.X, new.top.Y
+
+    top = data.training.top
+    try:
+        _, _, _, rounds = adaptive_loop(
+            fit_xy, simulate, data.space, top.X, dict(top.Y), data.X_test, data.Y_test,
+            budget=int(a["budget"]), batch=int(a.get("batch", 8)),
+            acquisition=str(a.get("acquisition", "ivr")), r2_target=a.get("r2_min"),
+            nrmse_target=a.get("nrmse_max"), n_candidates=int(a.get("candidates", 2000)),
+            n_monte_carlo=int(a.get("monte_carlo", 1000)), seed=cfg.seed)
+    finally:
+        executor.close()
+    return _read_data(cfg, data.runs, data.space, data.simulator), rounds_table(rounds)

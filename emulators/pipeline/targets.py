@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "simulators.testfunctions.IshigamiSimulator": "simulators.testfunctions:IshigamiSimulator",
     "simulators.testfunctions.PoiseuilleSimulator":
         "simulators.testfunctions:PoiseuilleSimulator",
+    "simulators.command.CommandSimulator": "simulators.command:CommandSimulator",
     "simulators.executors.LocalExecutor": "simulators.executors:LocalExecutor",
     "simulators.executors.SerialExecutor": "simulators.executors:SerialExecutor",
     "simulators.executors.DaskExecutor": "simulators.executors:DaskExecutor",

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-import simulators
 from simulators.base import DEFAULT_PHASE_POINTS, OutputSpec
 from simulators.design import Parameter, ParameterSpace
 from simulators.errors import ConfigurationError, ParameterError, SimulationError
@@ -84,13 +83,16 @@ def _integer(value: Any, name: str, minimum: int) -> int:
 
 
 def resolve_network_path(path: str | Path) -> Path:
-    """An absolute path, or one relative to the repository's ``conf/`` directory."""
+    """An absolute path, or one relative to the config tree (a checkout's ``conf/`` or the
+    copy installed with the package, :func:`simulators.paths.conf_dir`)."""
+    from simulators.paths import conf_dir
+
     p = Path(path)
     if not p.is_absolute():
-        p = Path(simulators.__file__).resolve().parent.parent / "conf" / p
+        p = conf_dir() / p
     if not p.is_file():
         raise ConfigurationError(f"network file {p} not found (relative paths are taken "
-                                 f"from the repository's conf/ directory)")
+                                 f"from twinemu's conf/ directory)")
     return p
 
 

@@ -99,6 +99,16 @@ def test_multirun_sweeps_kernels(tmp_path):
     assert kernels == ["matern52", "rbf"]
     # the second job reused the first job's simulations
     assert "16 already in the archive" in res.stdout
+    # a summary across the jobs, whose scores are each job's mean held-out R²
+    rows = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("job,overrides,score") and len(rows) == 3
+    for row in rows[1:]:
+        job, overrides, score = row.split(",")[:3]
+        m = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+        r2 = [o["r2"] for o in m["validation"]["outputs"].values()]
+        assert float(score) == pytest.approx(sum(r2) / len(r2), rel=1e-9)
+        assert "emulator.kernel=" in overrides
+    assert "sweep summary" in res.stdout
 
 
 def test_ingest_command_on_the_real_vampy_run(shared_data, tmp_path):
