@@ -197,10 +197,19 @@ class GaussianProcess(Emulator):
         warnings.warn(f"outputs {names} are constant over the training runs: they are "
                       f"predicted as that constant with a variance of noise_floor × value²",
                       UserWarning, stacklevel=4)
-        y_mean = self.outputs.y_mean
-        prior = arrays["gp.outputscale"] + arrays["gp.noise"]
-        target = self.noise_floor * np.maximum(y_mean**2, np.finfo(float).tiny)
-        arrays["gp.var_scale"] = np.where(const, target / prior, arrays["gp.var_scale"])
+        n = Z.shape[0]
+        for j in np.flatnonzero(const):
+            # white noise of variance noise_floor × value² around the constant: the latent
+            # scale of a constant column is 1, so this is the physical variance
+            target = self.noise_floor * max(float(self.outputs.y_mean[j]) ** 2, 1e-300)
+            arrays["gp.noise"][j] = target
+            arrays["gp.outputscale"][j] = 1e-12 * target
+            arrays["gp.var_scale"][j] = 1.0
+            arrays["gp.mean"][j] = float(Z[0, j])
+            arrays["gp.alpha"][j] = 0.0
+            arrays["gp.L_inv"][j] = np.eye(n) / np.sqrt(target * (1 + 1e-12))
+            if "gp.lowrank" in arrays:
+                arrays["gp.lowrank"][j] = 0.0
 
     def predict(self, X: Any, *, variance: str | None = "exact", domain: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:

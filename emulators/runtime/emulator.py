@@ -196,6 +196,8 @@ def load(path: str | os.PathLike, *, public_key: Any = None, domain: str = "rais
     EmulatorFileError
         Missing, damaged, tampered, malformed (schema) or unsigned/wrongly signed file.
     """
+    if domain not in DOMAIN_POLICIES:
+        raise ValueError(f"domain must be one of {DOMAIN_POLICIES}, got {domain!r}")
     card, arrays = read_file(path, public_key=public_key)
     try:
         return RuntimeEmulator(card, arrays, domain=domain)
