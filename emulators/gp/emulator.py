@@ -27,11 +27,16 @@ from emulators.gp.hyper import (
 )
 from emulators.gp.model import KERNELS
 from emulators.gp.posterior import exact_arrays
+from emulators.gp.sparse import sparse_arrays
 from emulators.outputs import OutputTransform
 from emulators.runtime.emulator import DOMAIN_POLICIES, apply_domain_policy
 from emulators.runtime.gp import GPPredictor
 
 VARIANCE_MODES = ("exact", "lowrank", None)
+#: Above this many runs the default (``sparse="auto"``) is the sparse GP: measured by
+#: ``benchmarks/gp_scale.py`` (the exact fit's O(n³) posterior and O(n²)-per-output file
+#: overtake the sparse fit's cost between 2,000 and 4,000 runs on 2 cores).
+SPARSE_ABOVE = 3000
 
 
 class GaussianProcess(Emulator):
@@ -86,6 +91,10 @@ class GaussianProcess(Emulator):
     threads : int
         BLAS/OpenMP threads used by the fit (small per-output factorisations: 1 is fastest
         on a shared machine).
+    sparse : bool or "auto"
+        Condition on ``inducing`` inducing points (a maximin subset of the runs; collapsed
+        variational posterior, :mod:`emulators.gp.sparse`) instead of every run; ``"auto"``
+        does so above ``sparse_above`` runs.  Same runtime file kind; no LOO calibration.
     """
 
     kind = "gp"
@@ -94,7 +103,9 @@ class GaussianProcess(Emulator):
                  tol: float = 1e-9, noise_floor: float = 1e-6, pca: float | int | None = None,
                  seed: int | None = 0, subset: int | None = 400, refine: int = 30,
                  calibrate: str | None = "loo", lowrank_tol: float | None = 0.05,
-                 novelty_factor: float = 2.0, domain: str | None = None, threads: int = 1):
+                 novelty_factor: float = 2.0, domain: str | None = None, threads: int = 1,
+                 sparse: bool | str = "auto", sparse_above: int = SPARSE_ABOVE,
+                 inducing: int = 512):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -110,6 +121,10 @@ class GaussianProcess(Emulator):
             raise ValueError(f"lowrank_tol must be in (0, 1) or None, got {lowrank_tol}")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        if sparse not in (True, False, "auto"):
+            raise ValueError(f"sparse must be True, False or 'auto', got {sparse!r}")
+        if inducing < 10:
+            raise ValueError(f"inducing must be >= 10 points, got {inducing}")
         self.kernel = kernel
         self.restarts = int(restarts)
         self.max_iter = int(max_iter)
@@ -124,6 +139,9 @@ class GaussianProcess(Emulator):
         self.novelty_factor = float(novelty_factor)
         self.domain = domain
         self.threads = int(threads)
+        self.sparse = sparse
+        self.sparse_above = int(sparse_above)
+        self.inducing = int(inducing)
         self.fit_reports: list[OutputFit] = []
         self._hyper: list[Hyper] = []
         self._card_extra: dict[str, Any] = {}
@@ -138,12 +156,20 @@ class GaussianProcess(Emulator):
     def _fit(self, U: np.ndarray, Z: np.ndarray) -> None:
         from threadpoolctl import threadpool_limits
 
+        n = len(U)
+        self._sparse = self.sparse is True or (self.sparse == "auto" and n > self.sparse_above)
         with threadpool_limits(limits=self.threads):
-            self._fit_hyper(U, Z)
-            arrays, extra = exact_arrays(
-                U, Z, self._hyper, self.kernel, calibrate=self.calibrate,
-                lowrank_tol=self.lowrank_tol, novelty_factor=self.novelty_factor,
-                rng=np.random.default_rng(self._seed() + 1), prefix="gp.")
+            self._fit_hyper(U, Z, refine=not self._sparse)
+            rng = np.random.default_rng(self._seed() + 1)
+            if self._sparse:
+                arrays, extra = sparse_arrays(U, Z, self._hyper, self.kernel,
+                                              inducing=self.inducing,
+                                              novelty_factor=self.novelty_factor, rng=rng)
+            else:
+                arrays, extra = exact_arrays(
+                    U, Z, self._hyper, self.kernel, calibrate=self.calibrate,
+                    lowrank_tol=self.lowrank_tol, novelty_factor=self.novelty_factor,
+                    rng=rng, prefix="gp.")
         self._constant_outputs(Z, arrays)
         self._Z_train = Z
         self._arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
@@ -153,7 +179,7 @@ class GaussianProcess(Emulator):
     def _seed(self) -> int:
         return int(self.seed) if self.seed is not None else 0
 
-    def _fit_hyper(self, U: np.ndarray, Z: np.ndarray) -> None:
+    def _fit_hyper(self, U: np.ndarray, Z: np.ndarray, refine: bool = True) -> None:
         n, d = U.shape
         rng = np.random.default_rng(self._seed())
         sub = (maximin_subset(U, self.subset, rng) if self.subset is not None
@@ -171,7 +197,7 @@ class GaussianProcess(Emulator):
                        for _ in range(self.restarts - 1)]
             h, rep = fit_output(U[sub], y, self.kernel, starts, noise_floor=self.noise_floor,
                                 max_iter=self.max_iter, ftol=self.tol)
-            if len(sub) < n and self.refine > 0 and rep.status != "failed":
+            if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":
                 h, full = fit_output(U, Z[:, j], self.kernel, [h],
                                      noise_floor=self.noise_floor, max_iter=self.refine,
                                      ftol=self.tol)
@@ -197,7 +223,7 @@ class GaussianProcess(Emulator):
         warnings.warn(f"outputs {names} are constant over the training runs: they are "
                       f"predicted as that constant with a variance of noise_floor × value²",
                       UserWarning, stacklevel=4)
-        n = Z.shape[0]
+        n = arrays["gp.L_inv"].shape[1]
         for j in np.flatnonzero(const):
             # white noise of variance noise_floor × value² around the constant: the latent
             # scale of a constant column is 1, so this is the physical variance
@@ -208,8 +234,9 @@ class GaussianProcess(Emulator):
             arrays["gp.mean"][j] = float(Z[0, j])
             arrays["gp.alpha"][j] = 0.0
             arrays["gp.L_inv"][j] = np.eye(n) / np.sqrt(target * (1 + 1e-12))
-            if "gp.lowrank" in arrays:
-                arrays["gp.lowrank"][j] = 0.0
+            for key in ("gp.lowrank", "gp.var_add"):
+                if key in arrays:
+                    arrays[key][j] = 0.0
 
     def predict(self, X: Any, *, variance: str | None = "exact", domain: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -262,6 +289,10 @@ class GaussianProcess(Emulator):
 
         from emulators.gp.model import BatchIndependentGP, make_likelihood
 
+        if self._sparse:
+            raise NotImplementedError("gpytorch_posterior compares the exact GP; this one "
+                                      "is sparse (inducing points)")
+
         Utr = self._arrays["gp.train_u"]
         m, (n, d) = len(self._hyper), Utr.shape
         Z = self._Z_train.T
@@ -304,6 +335,7 @@ class GaussianProcess(Emulator):
             fits.append({"output": latent[j] if j < len(latent) else str(j), **r.as_dict()})
         return {"kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
                 "subset": self.subset, "refine": self.refine,
+                "sparse": bool(getattr(self, "_sparse", False)),
                 "fit": fits, **self._card_extra}
 
     @property
