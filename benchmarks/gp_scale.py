@@ -222,7 +222,11 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline", type=Path, help="JSON of the previous twinemu fit "
                     "(n=1000, m=10) measured at the commit before this work")
     ap.add_argument("--peers", default="sklearn,gpytorch-exact,gpytorch-sgpr")
+    ap.add_argument("--threads", action="store_true",
+                    help="only compare fit and single-query times with 1 and 2 BLAS threads")
     args = ap.parse_args(argv)
+    if args.threads:
+        return threads_check()
     import warnings
 
     import torch
@@ -254,6 +258,31 @@ def main(argv=None) -> int:
     out.write_text(json.dumps({"grid": args.grid, "rows": rows, "baseline": baseline},
                               indent=1))
     print(f"wrote {out}")
+    return 0
+
+
+def threads_check(n: int = 600, m: int = 2) -> int:
+    """Fit and single-query times with 1 vs 2 BLAS threads (``GaussianProcess(threads=)``
+    for the fit, threadpoolctl around the query)."""
+    from threadpoolctl import threadpool_limits
+
+    from emulators import GaussianProcess
+    from simulators.design import Parameter, ParameterSpace
+
+    X, Y = smooth20(n, m, seed=0)
+    space = ParameterSpace([Parameter(f"x{j}", 0, 1) for j in range(D)])
+    out = {}
+    for t in (1, 2):
+        gp, wall, cpu = timed(lambda t=t: GaussianProcess(threads=t, seed=0).fit(
+            X, Y, space=space))
+        with threadpool_limits(limits=t):
+            q = per_query(lambda gp=gp: gp.predict(X[:1]))
+        out[t] = {"fit_s": wall, "fit_cpu_s": cpu, "query_s": q}
+        print(f"threads={t}: fit {wall:.1f} s wall, {cpu:.1f} s CPU; single query "
+              f"{1e3 * q:.3f} ms", flush=True)
+    path = Path(__file__).parent / "results" / "gp_scale_threads.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"n": n, "m": m, "d": D, "results": out}, indent=1))
     return 0
 
 

@@ -140,3 +140,20 @@ def test_ard_on_42_inputs_matches_sklearn():
     ls = gp.hyperparameters["lengthscale"]
     assert np.all(np.median(ls[:, 5:], axis=1) > 3 * np.max(ls[:, :5], axis=1))
     assert all(r.status in ("converged", "stalled") for r in gp.fit_reports)
+
+
+def test_card_reports_each_outputs_optimiser_in_a_readable_line(tmp_path):
+    from emulators import runtime
+    from emulators.runtime.gp import describe_fit
+
+    space = ParameterSpace([Parameter("a", 0, 1), Parameter("b", 0, 1)])
+    X = space.sample(30, seed=0)
+    gp = GaussianProcess(restarts=2, max_iter=2).fit(
+        X, {"p": np.sin(3 * X[:, 0]), "q": X[:, 1] ** 2}, space=space)
+    card = runtime.load(gp.export(tmp_path / "f.safetensors")).card
+    lines = describe_fit(card["model"])
+    assert len(lines) == 2
+    assert lines[0].startswith("p: max_iter after 2 iterations")  # budget, not converged
+    assert lines[1].startswith("q: ")
+    assert describe_fit({"fit": ["converged", "max_iter"]}) == ["start 0: converged",
+                                                                 "start 1: max_iter"]
