@@ -76,8 +76,9 @@ class GaussianProcess(Emulator):
     refine : int
         L-BFGS-B iterations on all runs after the subset fit (0: none).
     calibrate : {"loo", None}
-        Scale each output's predictive variance so that its closed-form leave-one-out
-        standardised residuals have unit mean square (Sundararajan & Keerthi 2001).
+        Scale each output's predictive variance so that 95% of its closed-form
+        leave-one-out standardised residuals (Sundararajan & Keerthi 2001) fall inside the
+        95% interval; the scales are in the card (``model.calibration``).
     lowrank_tol : float or None
         Store a low-rank variance factor whose variance exceeds the exact one by at most
         this fraction (checked on random probe points); ``None``: exact variance only.
