@@ -24,6 +24,7 @@ from emulators.gp.hyper import (
     fit_output,
     maximin_subset,
     random_start,
+    smooth_start,
 )
 from emulators.gp.model import KERNELS
 from emulators.gp.posterior import exact_arrays
@@ -54,9 +55,10 @@ class GaussianProcess(Emulator):
     kernel : {"matern52", "matern32", "rbf"}
         Stationary ARD kernel.
     restarts : int
-        Number of optimisation starts per output (the first from lengthscale 0.5, the
-        others random log-uniform in [0.05, 2] per input).  Restarts still behind the best
-        by ``max(1, 0.01 n)`` nats after 15 iterations are abandoned.
+        Number of optimisation starts per output: lengthscale 0.5, then lengthscale 5
+        (the smooth basin), then random log-uniform in [0.05, 2] per input; a warm start
+        from the previous output comes first.  Random restarts still behind the best by
+        ``max(1, 0.01 n)`` nats after 15 iterations are abandoned.
     max_iter : int
         L-BFGS-B iteration cap per start.
     tol : float
@@ -195,10 +197,13 @@ class GaussianProcess(Emulator):
                 starts.append(Hyper(prev.lengthscale.copy(), prev.outputscale, prev.noise,
                                     float(np.mean(y))))
             starts.append(default_start(d, y, self.noise_floor))
+            if self.restarts > 1:
+                starts.append(smooth_start(d, y, self.noise_floor))
+            full = len(starts)  # the deterministic starts run to the end
             starts += [random_start(d, y, self.noise_floor, rng)
-                       for _ in range(self.restarts - 1)]
+                       for _ in range(self.restarts - 2)]
             h, rep = fit_output(U[sub], y, self.kernel, starts, noise_floor=self.noise_floor,
-                                max_iter=self.max_iter, ftol=self.tol)
+                                max_iter=self.max_iter, ftol=self.tol, full_starts=full)
             if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":
                 h, full = fit_output(U, Z[:, j], self.kernel, [h],
                                      noise_floor=self.noise_floor, max_iter=self.refine,

@@ -152,6 +152,15 @@ def default_start(d: int, y: np.ndarray, noise_floor: float) -> Hyper:
     return Hyper(np.full(d, 0.5), var, max(1e-3 * var, noise_floor * 10), float(np.mean(y)))
 
 
+def smooth_start(d: int, y: np.ndarray, noise_floor: float) -> Hyper:
+    """Lengthscale 5 on every input and ten times the signal variance: the nearly
+    polynomial basin of smooth simulators, which starts at 0.5 may not reach."""
+    h = default_start(d, y, noise_floor)
+    h.lengthscale = np.full(d, 5.0)
+    h.outputscale *= 10.0
+    return h
+
+
 def random_start(d: int, y: np.ndarray, noise_floor: float, rng: np.random.Generator) -> Hyper:
     """Lengthscales log-uniform in [0.05, 2] per input."""
     h = default_start(d, y, noise_floor)
@@ -177,12 +186,13 @@ class _Abandon:
 
 def fit_output(U: np.ndarray, y: np.ndarray, kind: str, starts: list[Hyper], *,
                noise_floor: float, max_iter: int = 200, ftol: float = 1e-9,
-               patience: int = 15, margin: float | None = None) -> tuple[Hyper, OutputFit]:
+               patience: int = 15, margin: float | None = None,
+               full_starts: int = 1) -> tuple[Hyper, OutputFit]:
     """Fit one output from each start in turn (L-BFGS-B with bounds); keep the best.
 
-    The first start runs to L-BFGS-B's own stopping test or ``max_iter``.  Later starts
-    are abandoned after ``patience`` iterations if still worse than the best by more than
-    ``margin`` (default ``max(1, 0.01 n)`` nats).  The result's status is that of the
+    The first ``full_starts`` starts run to L-BFGS-B's own stopping test or ``max_iter``.
+    Later starts are abandoned after ``patience`` iterations if still worse than the best
+    by more than ``margin`` (default ``max(1, 0.01 n)`` nats).  The result's status is that of the
     winning start; a start ended by its budget is never reported as converged.
     """
     n, d = U.shape
@@ -194,7 +204,8 @@ def fit_output(U: np.ndarray, y: np.ndarray, kind: str, starts: list[Hyper], *,
     record: list[tuple[str, int, float]] = []
     for i, h in enumerate(starts):
         theta0 = np.clip(h.to_theta(), lo + 1e-9, hi - 1e-9)
-        cb = _Abandon(best_loss, patience, margin) if i > 0 and math.isfinite(best_loss) else None
+        cb = (_Abandon(best_loss, patience, margin)
+              if i >= full_starts and math.isfinite(best_loss) else None)
         res = optimize.minimize(nll_and_grad, theta0, args=(U, y, kind), jac=True,
                                 method="L-BFGS-B", bounds=bnds, callback=cb,
                                 options={"maxiter": max_iter, "maxfun": 2 * max_iter + 20,
