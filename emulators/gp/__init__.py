@@ -1,6 +1,7 @@
-"""Exact Gaussian-process emulators (gpytorch)."""
+"""Gaussian-process emulators: exact (gpytorch-compatible) and sparse (inducing points)."""
 
 from emulators.gp.emulator import GaussianProcess
 from emulators.gp.fit import FitReport, fit_mll
+from emulators.gp.hyper import OutputFit
 
-__all__ = ["GaussianProcess", "FitReport", "fit_mll"]
+__all__ = ["GaussianProcess", "FitReport", "OutputFit", "fit_mll"]

@@ -1,19 +1,44 @@
-"""``GaussianProcess``: the exact-GP emulator (gpytorch), one independent GP per output."""
+"""``GaussianProcess``: the exact-GP emulator, one independent GP per output.
+
+Hyperparameters are fitted per output (:mod:`emulators.gp.hyper`), on a space-filling
+subset of the runs when there are many, then the posterior is conditioned on every run.
+The predictive variance is calibrated by leave-one-out (closed form), a low-rank variance
+factor is stored beside the exact one, and every prediction can say how far it lies from
+the training design.  The posterior arithmetic is :class:`emulators.runtime.gp.GPPredictor`,
+so the exported file predicts exactly what this object does.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-import gpytorch
 import numpy as np
-import torch
 
 from emulators.base import Emulator
-from emulators.gp.fit import FitReport, fit_mll
-from emulators.gp.model import KERNELS, BatchIndependentGP, make_likelihood
+from emulators.gp.hyper import (
+    Hyper,
+    OutputFit,
+    default_start,
+    fit_output,
+    maximin_subset,
+    random_start,
+    smooth_start,
+)
+from emulators.gp.model import KERNELS
+from emulators.gp.posterior import exact_arrays
+from emulators.gp.sparse import sparse_arrays
 from emulators.outputs import OutputTransform
+from emulators.runtime.emulator import DOMAIN_POLICIES, apply_domain_policy
 from emulators.runtime.gp import GPPredictor
+
+VARIANCE_MODES = ("exact", "lowrank", None)
+#: Above this many runs the default (``sparse="auto"``) is the sparse GP.  Not yet a
+#: measured crossover: ``benchmarks/gp_scale.py`` measured the exact fit at ~5 s CPU per
+#: output for n = 1,000 and the sparse one at 3.4 s CPU for n = 20,000 (R² 0.9988); the
+#: exact file stores n² floats per output (72 MB at n = 3,000), which sets this bound.
+SPARSE_ABOVE = 3000
 
 
 class GaussianProcess(Emulator):
@@ -21,19 +46,23 @@ class GaussianProcess(Emulator):
 
     Inputs are scaled to the unit cube by the parameter space (log scale for log-uniform
     parameters); each latent output is standardised; waveforms may be reduced by PCA.
-    Hyperparameters maximise the exact marginal likelihood (L-BFGS), from ``restarts``
-    starting points; each output keeps its best start.
+    Each latent output's hyperparameters maximise its own exact marginal likelihood
+    (L-BFGS-B with its own line searches and stopping test) from ``restarts`` starting
+    points, plus a warm start from the previous output's optimum.
 
     Parameters
     ----------
     kernel : {"matern52", "matern32", "rbf"}
         Stationary ARD kernel.
     restarts : int
-        Number of optimisation starts (the first from lengthscale 0.5, the others random
-        log-uniform in [0.05, 2] per input).
+        Number of optimisation starts per output: lengthscale 0.5, then lengthscale 5
+        (the smooth basin), then random log-uniform in [0.05, 2] per input; a warm start
+        from the previous output comes first.  Random restarts still behind the best by
+        ``max(1, 0.01 n)`` nats after 15 iterations are abandoned.
     max_iter : int
-        L-BFGS iteration cap per start; the fit stops earlier when the loss change is
-        below ``tol``.
+        L-BFGS-B iteration cap per start.
+    tol : float
+        Relative change of the loss that ends a start (L-BFGS-B ``ftol``).
     noise_floor : float
         Lower bound of the noise variance of the standardised outputs.  The default 1e-6
         (a noise s.d. of 0.1% of the output's spread) keeps the kernel matrix well
@@ -42,14 +71,45 @@ class GaussianProcess(Emulator):
         Reduce waveform outputs to principal components (a variance fraction such as
         0.999, or a count).  Scalars are never reduced.
     seed : int, optional
-        Seed of the random restarts.
+        Seed of the random restarts and of the subset.
+    subset : int or None
+        With more runs than this, hyperparameters are estimated on a maximin
+        (space-filling) subset of this many runs, then refined on all runs from there
+        (``refine``); the posterior always conditions on every run.  ``None``: all runs.
+    refine : int
+        L-BFGS-B iterations on all runs after the subset fit (0: none).
+    calibrate : {"loo", None}
+        Scale each output's predictive variance so that 95% of its closed-form
+        leave-one-out standardised residuals (Sundararajan & Keerthi 2001) fall inside the
+        95% interval; the scales are in the card (``model.calibration``).
+    lowrank_tol : float or None
+        Store a low-rank variance factor whose variance exceeds the exact one by at most
+        this fraction (checked on random probe points); ``None``: exact variance only.
+    novelty_factor : float
+        A query is flagged as unlike the training design when its distance to the nearest
+        run (in lengthscale units) exceeds this many times the 95th percentile of the
+        runs' nearest-neighbour distances.
+    domain : {"raise", "warn", "clip"} or None
+        What ``predict`` does outside the domain; ``None``: ``"raise"`` for a declared
+        parameter space, ``"warn"`` for the bounding box of arrays fitted without one.
+    threads : int
+        BLAS/OpenMP threads used by the fit (small per-output factorisations: 1 is fastest
+        on a shared machine).
+    sparse : bool or "auto"
+        Condition on ``inducing`` inducing points (a maximin subset of the runs; collapsed
+        variational posterior, :mod:`emulators.gp.sparse`) instead of every run; ``"auto"``
+        does so above ``sparse_above`` runs.  Same runtime file kind; no LOO calibration.
     """
 
     kind = "gp"
 
     def __init__(self, kernel: str = "matern52", *, restarts: int = 3, max_iter: int = 200,
                  tol: float = 1e-9, noise_floor: float = 1e-6, pca: float | int | None = None,
-                 seed: int | None = 0):
+                 seed: int | None = 0, subset: int | None = 400, refine: int = 30,
+                 calibrate: str | None = "loo", lowrank_tol: float | None = 0.05,
+                 novelty_factor: float = 2.0, domain: str | None = None, threads: int = 1,
+                 sparse: bool | str = "auto", sparse_above: int = SPARSE_ABOVE,
+                 inducing: int = 512):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -59,6 +119,20 @@ class GaussianProcess(Emulator):
                 isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1)):
             raise ValueError(f"pca must be a variance fraction in (0, 1) or a component "
                              f"count >= 1, got {pca!r}")
+        if subset is not None and subset < 10:
+            raise ValueError(f"subset must be >= 10 runs or None, got {subset}")
+        if calibrate not in ("loo", None):
+            raise ValueError(f"calibrate must be 'loo' or None, got {calibrate!r}")
+        if domain not in (*DOMAIN_POLICIES, None):
+            raise ValueError(f"domain must be one of {DOMAIN_POLICIES} or None, got {domain!r}")
+        if lowrank_tol is not None and not 0 < lowrank_tol < 1:
+            raise ValueError(f"lowrank_tol must be in (0, 1) or None, got {lowrank_tol}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if sparse not in (True, False, "auto"):
+            raise ValueError(f"sparse must be True, False or 'auto', got {sparse!r}")
+        if inducing < 10:
+            raise ValueError(f"inducing must be >= 10 points, got {inducing}")
         self.kernel = kernel
         self.restarts = int(restarts)
         self.max_iter = int(max_iter)
@@ -66,8 +140,19 @@ class GaussianProcess(Emulator):
         self.noise_floor = float(noise_floor)
         self.pca = pca
         self.seed = seed
-        self.fit_reports: list[FitReport] = []
-        self._model: BatchIndependentGP | None = None
+        self.subset = subset
+        self.refine = int(refine)
+        self.calibrate = calibrate
+        self.lowrank_tol = lowrank_tol
+        self.novelty_factor = float(novelty_factor)
+        self.domain = domain
+        self.threads = int(threads)
+        self.sparse = sparse
+        self.sparse_above = int(sparse_above)
+        self.inducing = int(inducing)
+        self.fit_reports: list[OutputFit] = []
+        self._hyper: list[Hyper] = []
+        self._card_extra: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, pca={self.pca})"
@@ -77,61 +162,176 @@ class GaussianProcess(Emulator):
         return OutputTransform.fit(Y, units, pca=self.pca)
 
     def _fit(self, U: np.ndarray, Z: np.ndarray) -> None:
+        from threadpoolctl import threadpool_limits
+
+        n = len(U)
+        self._sparse = self.sparse is True or (self.sparse == "auto" and n > self.sparse_above)
+        with threadpool_limits(limits=self.threads):
+            self._fit_hyper(U, Z, refine=not self._sparse)
+            rng = np.random.default_rng(self._seed() + 1)
+            if self._sparse:
+                arrays, extra = sparse_arrays(U, Z, self._hyper, self.kernel,
+                                              inducing=self.inducing,
+                                              novelty_factor=self.novelty_factor, rng=rng)
+            else:
+                arrays, extra = exact_arrays(
+                    U, Z, self._hyper, self.kernel, calibrate=self.calibrate,
+                    lowrank_tol=self.lowrank_tol, novelty_factor=self.novelty_factor,
+                    rng=rng, prefix="gp.")
+        self._constant_outputs(Z, arrays)
+        self._Z_train = Z
+        self._arrays = {k: np.ascontiguousarray(v, dtype=np.float64) for k, v in arrays.items()}
+        self._card_extra = extra
+        self._predictor = GPPredictor({"model": self._card_model()}, self._arrays)
+
+    def _seed(self) -> int:
+        return int(self.seed) if self.seed is not None else 0
+
+    def _fit_hyper(self, U: np.ndarray, Z: np.ndarray, refine: bool = True) -> None:
         n, d = U.shape
-        m = Z.shape[1]
-        x = torch.as_tensor(U, dtype=torch.float64).expand(m, n, d).contiguous()
-        y = torch.as_tensor(Z.T, dtype=torch.float64).contiguous()
-        gen = torch.Generator().manual_seed(self.seed if self.seed is not None else 0)
-        best_loss = torch.full((m,), float("inf"), dtype=torch.float64)
-        best_state: dict[str, torch.Tensor] | None = None
-        self.fit_reports = []
-        with _exact_settings():
-            likelihood = make_likelihood(m, self.noise_floor).double()
-            model = BatchIndependentGP(x, y, likelihood, self.kernel).double()
-            mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
-            for r in range(self.restarts):
-                _initialise(model, r, gen)
-                report = fit_mll(mll, max_iter=self.max_iter, tol=self.tol)
-                self.fit_reports.append(report)
-                loss = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
-                                    dtype=torch.float64)
-                better = torch.isfinite(loss) & (loss < best_loss)
-                if best_state is None:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if better.any():
-                    for k, v in model.state_dict().items():
-                        if v.dim() >= 1 and v.shape[0] == m:
-                            best_state[k][better] = v.detach()[better]
-                    best_loss = torch.where(better, loss, best_loss)
-            if not torch.isfinite(best_loss).all():
-                bad = torch.nonzero(~torch.isfinite(best_loss)).ravel().tolist()
+        rng = np.random.default_rng(self._seed())
+        sub = (maximin_subset(U, self.subset, rng) if self.subset is not None
+               and n > self.subset else np.arange(n))
+        self._hyper, self.fit_reports = [], []
+        for j in range(Z.shape[1]):
+            y = Z[sub, j]
+            starts: list[Hyper] = []
+            if self._hyper:  # warm start from the neighbouring output
+                prev = self._hyper[-1]
+                starts.append(Hyper(prev.lengthscale.copy(), prev.outputscale, prev.noise,
+                                    float(np.mean(y))))
+            starts.append(default_start(d, y, self.noise_floor))
+            if self.restarts > 1:
+                starts.append(smooth_start(d, y, self.noise_floor))
+            full = len(starts)  # the deterministic starts run to the end
+            starts += [random_start(d, y, self.noise_floor, rng)
+                       for _ in range(self.restarts - 2)]
+            h, rep = fit_output(U[sub], y, self.kernel, starts, noise_floor=self.noise_floor,
+                                max_iter=self.max_iter, ftol=self.tol, full_starts=full)
+            if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":
+                h, full = fit_output(U, Z[:, j], self.kernel, [h],
+                                     noise_floor=self.noise_floor, max_iter=self.refine,
+                                     ftol=self.tol)
+                full.starts = rep.starts + full.starts
+                full.message = f"subset of {len(sub)} then all {n} runs: {full.message}"
+                rep = full
+            if rep.status == "failed":
                 raise ValueError(
-                    f"the GP fit failed for latent outputs {bad} from every start "
-                    f"({self.fit_reports[-1].message}); check the training data for "
-                    f"duplicated inputs with different outputs, or raise noise_floor"
-                )
-            model.load_state_dict(best_state)
-            model.eval()
-            likelihood.eval()
-        self._model = model
-        self._x_train = x
-        # Predictions use the closed-form posterior on these arrays: the very computation
-        # the twin runtime does, so an exported file predicts exactly what this object does.
-        self._arrays = {k: np.ascontiguousarray(v, dtype=np.float64)
-                        for k, v in self._posterior_arrays().items()}
-        self._predictor = GPPredictor({"model": {"kernel": self.kernel}}, self._arrays)
+                    f"the GP fit failed for latent output {j} from every start "
+                    f"({rep.message}); check the training data for duplicated inputs with "
+                    f"different outputs, or raise noise_floor")
+            self._hyper.append(h)
+            self.fit_reports.append(rep)
+
+    def _constant_outputs(self, Z: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
+        """A constant output is learnt as that constant; its variance is set relative to its
+        value (``noise_floor × value²``), not to the standardisation's unit scale."""
+        const = np.ptp(Z, axis=0) == 0
+        if not const.any():
+            return
+        latent = _latent_names(self.outputs)
+        names = [latent[j] for j in np.flatnonzero(const)]
+        warnings.warn(f"outputs {names} are constant over the training runs: they are "
+                      f"predicted as that constant with a variance of noise_floor × value²",
+                      UserWarning, stacklevel=4)
+        n = arrays["gp.L_inv"].shape[1]
+        for j in np.flatnonzero(const):
+            # white noise of variance noise_floor × value² around the constant: the latent
+            # scale of a constant column is 1, so this is the physical variance
+            target = self.noise_floor * max(float(self.outputs.y_mean[j]) ** 2, 1e-300)
+            arrays["gp.noise"][j] = target
+            arrays["gp.outputscale"][j] = 1e-12 * target
+            arrays["gp.var_scale"][j] = 1.0
+            arrays["gp.mean"][j] = float(Z[0, j])
+            arrays["gp.alpha"][j] = 0.0
+            arrays["gp.L_inv"][j] = np.eye(n) / np.sqrt(target * (1 + 1e-12))
+            for key in ("gp.lowrank", "gp.var_add"):
+                if key in arrays:
+                    arrays[key][j] = 0.0
+
+    def predict(self, X: Any, *, variance: str | None = "exact", domain: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictive mean and variance in physical units, shape matching the training Y.
+
+        ``variance``: ``"exact"`` (O(n²) per point), ``"lowrank"`` (the stored low-rank
+        factor, at most ``lowrank_tol`` above the exact variance; O(n·r)) or ``None`` (mean
+        only; the variance returned is ``None``).  ``domain`` overrides the domain policy.
+        """
+        if variance not in VARIANCE_MODES:
+            raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
+        self._check_fitted()
+        U = self._unit(X, domain)
+        from emulators.runtime.predictor import predict_chunked
+
+        mode = variance or "lowrank"
+        z_mean, z_var = predict_chunked(lambda u: self._predictor(u, variance=mode), U,
+                                        self._predictor.bytes_per_point())
+        mean, var = self.outputs.inverse(z_mean, z_var)
+        if self._squeeze:
+            mean, var = mean[:, 0], var[:, 0]
+        return (mean, var) if variance is not None else (mean, None)
+
+    def novelty(self, X: Any) -> dict[str, np.ndarray]:
+        """How far each query lies from the training design; see
+        :meth:`emulators.runtime.gp.GPPredictor.novelty`."""
+        self._check_fitted()
+        return self._predictor.novelty(self._unit(X, "warn" if self.domain != "clip" else "clip",
+                                                  quiet=True))
+
+    def _unit(self, X: Any, domain: str | None, quiet: bool = False) -> np.ndarray:
+        policy = domain or self.domain or ("warn" if self._space_inferred else "raise")
+        return self.space.to_unit(apply_domain_policy(self.space, X, policy, quiet=quiet))
+
+    def _latent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        from emulators.runtime.predictor import predict_chunked
+
+        self._check_fitted()
+        return predict_chunked(self._predict, self._unit(X, None),
+                               self._predictor.bytes_per_point())
 
     def _predict(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._predictor(U)
 
     def gpytorch_posterior(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Latent mean and variance (noise included) from gpytorch's own prediction code."""
-        m = self._model.train_targets.shape[0]
-        x = torch.as_tensor(U, dtype=torch.float64).expand(m, *U.shape).contiguous()
-        with torch.no_grad(), _exact_settings():
-            f = self._model(x)
-            noise = self._model.likelihood.noise.detach().reshape(-1, 1)
-            return f.mean.numpy().T, (f.variance + noise).numpy().T
+        """Latent mean and variance (noise included, times the calibration scale) from
+        gpytorch's own exact prediction code, on the fitted hyperparameters."""
+        import gpytorch
+        import torch
+
+        from emulators.gp.model import BatchIndependentGP, make_likelihood
+
+        if self._sparse:
+            raise NotImplementedError("gpytorch_posterior compares the exact GP; this one "
+                                      "is sparse (inducing points)")
+
+        Utr = self._arrays["gp.train_u"]
+        m, (n, d) = len(self._hyper), Utr.shape
+        Z = self._Z_train.T
+        x = torch.as_tensor(Utr, dtype=torch.float64).expand(m, n, d).contiguous()
+        lik = make_likelihood(m, self.noise_floor * 0.5).double()
+        model = BatchIndependentGP(x, torch.as_tensor(Z), lik, self.kernel).double()
+        from emulators.gp.model import LENGTHSCALE_RANGE, OUTPUTSCALE_RANGE
+
+        def inside(a: np.ndarray, rng: tuple[float, float]) -> torch.Tensor:
+            # gpytorch refuses a value on the bound itself: move it in by 1e-12 relative
+            return torch.as_tensor(np.clip(a, rng[0] * (1 + 1e-12), rng[1] * (1 - 1e-12)))
+
+        with torch.no_grad():
+            model.covar_module.base_kernel.lengthscale = inside(
+                self._arrays["gp.lengthscale"], LENGTHSCALE_RANGE).reshape(m, 1, d)
+            model.covar_module.outputscale = inside(self._arrays["gp.outputscale"],
+                                                    OUTPUTSCALE_RANGE)
+            lik.noise = torch.as_tensor(self._arrays["gp.noise"]).reshape(m, 1)
+            model.mean_module.constant.copy_(torch.as_tensor(self._arrays["gp.mean"]))
+        model.eval()
+        lik.eval()
+        xq = torch.as_tensor(U, dtype=torch.float64).expand(m, *U.shape).contiguous()
+        with (torch.no_grad(), gpytorch.settings.fast_computations(False, False, False),
+              gpytorch.settings.max_cholesky_size(100_000)):
+            f = model(xq)
+            noise = lik.noise.detach().reshape(-1, 1)
+            scale = self._arrays["gp.var_scale"][:, None]
+            return f.mean.numpy().T, scale.T * (f.variance + noise).numpy().T
 
     def _sample(self, U: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         return self._predictor.sample(U, n, rng)
@@ -139,69 +339,32 @@ class GaussianProcess(Emulator):
     def _export_arrays(self) -> dict[str, np.ndarray]:
         return dict(self._arrays)
 
-    def _posterior_arrays(self) -> dict[str, np.ndarray]:
-        model = self._model
-        with torch.no_grad(), _exact_settings():
-            x = self._x_train
-            y = model.train_targets
-            K = model.covar_module(x).to_dense()
-            noise = model.likelihood.noise.detach().reshape(-1)
-            n = x.shape[1]
-            Kn = K + noise[:, None, None] * torch.eye(n, dtype=K.dtype)
-            L = torch.linalg.cholesky(Kn)
-            eye = torch.eye(n, dtype=K.dtype).expand_as(L)
-            L_inv = torch.linalg.solve_triangular(L, eye, upper=False)
-            const = model.mean_module.constant.detach().reshape(-1)
-            resid = (y - const[:, None]).unsqueeze(-1)
-            alpha = torch.cholesky_solve(resid, L).squeeze(-1)
-            base = model.covar_module.base_kernel
-            return {
-                "gp.train_u": x[0].numpy(),
-                "gp.lengthscale": base.lengthscale.detach().reshape(len(y), -1).numpy(),
-                "gp.outputscale": model.covar_module.outputscale.detach().reshape(-1).numpy(),
-                "gp.noise": noise.numpy(),
-                "gp.mean": const.numpy(),
-                "gp.alpha": alpha.numpy(),
-                "gp.L_inv": L_inv.numpy(),
-            }
-
     def _card_model(self) -> dict[str, Any]:
+        latent = _latent_names(self.outputs) if self.outputs is not None else []
+        fits = []
+        for j, r in enumerate(self.fit_reports):
+            fits.append({"output": latent[j] if j < len(latent) else str(j), **r.as_dict()})
         return {"kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
-                "fit": [r.status for r in self.fit_reports]}
+                "subset": self.subset, "refine": self.refine,
+                "sparse": bool(getattr(self, "_sparse", False)),
+                "fit": fits, **self._card_extra}
 
     @property
     def hyperparameters(self) -> dict[str, np.ndarray]:
         """Fitted lengthscales (unit-cube scale), signal and noise variances per latent output."""
-        a = self._export_arrays()
+        a = self._arrays
         return {"lengthscale": a["gp.lengthscale"], "outputscale": a["gp.outputscale"],
-                "noise": a["gp.noise"]}
+                "noise": a["gp.noise"], "variance_scale": a["gp.var_scale"]}
 
 
-def _initialise(model: BatchIndependentGP, restart: int, gen: torch.Generator) -> None:
-    base = model.covar_module.base_kernel
-    m, _, d = base.lengthscale.shape
-    with torch.no_grad():
-        if restart == 0:
-            ls = torch.full((m, 1, d), 0.5, dtype=torch.float64)
-        else:  # log-uniform in [0.05, 2]
-            u = torch.rand((m, 1, d), generator=gen, dtype=torch.float64)
-            ls = torch.exp(np.log(0.05) + u * (np.log(2.0) - np.log(0.05)))
-        base.lengthscale = ls
-        model.covar_module.outputscale = torch.ones(m, dtype=torch.float64)
-        model.mean_module.constant.zero_()
-        model.likelihood.noise = torch.full((m, 1), 1e-4, dtype=torch.float64)
-
-
-class _exact_settings:
-    """Cholesky-based exact inference (no CG / Lanczos approximations)."""
-
-    def __enter__(self):
-        self._ctx = [gpytorch.settings.fast_computations(False, False, False),
-                     gpytorch.settings.max_cholesky_size(100_000)]
-        for c in self._ctx:
-            c.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        for c in reversed(self._ctx):
-            c.__exit__(*exc)
+def _latent_names(outputs: OutputTransform) -> list[str]:
+    """One name per latent column: the output, or ``name[pc k]`` for a PCA block."""
+    names = []
+    for b in outputs.blocks:
+        if b.basis is not None:
+            names += [f"{b.name}[pc{k}]" for k in range(b.latent_width)]
+        elif b.shape:
+            names += [f"{b.name}[{i}]" for i in range(b.width)]
+        else:
+            names.append(b.name)
+    return names

@@ -33,13 +33,18 @@ class FitReport:
 
 
 def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 200,
-            tol: float = 1e-9, chunk: int = 25) -> FitReport:
+            tol: float = 1e-9, chunk: int = 25, max_eval: int | None = None) -> FitReport:
     """Maximise ``mll`` over its model's hyperparameters (L-BFGS, strong Wolfe).
 
     L-BFGS runs in chunks of ``chunk`` iterations; after each, the loss is checked.  If a
     step breaks down (a failed Cholesky factor, a non-finite loss), the parameters go
     back to the last finite point and the fit stops there with status ``"stopped"``:
-    a usable fit is never thrown away for a bad line-search trial.
+    a usable fit is never thrown away for a bad line-search trial.  A chunk that ends
+    because its evaluation budget (``max_eval``, torch's default ``1.25 chunk``) is spent
+    has not converged: the fit goes on, and reports ``"max_iter"`` if ``max_iter`` runs out.
+
+    The :class:`~emulators.gp.GaussianProcess` fits each output on its own
+    (:mod:`emulators.gp.hyper`); this loop remains for models fitted through an MLL.
     """
     model = mll.model
     model.train()
@@ -69,7 +74,8 @@ def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 20
     done, status, message = 0, "max_iter", ""
     while done < max_iter:
         n = min(chunk, max_iter - done)
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, tolerance_grad=1e-9,
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, max_eval=max_eval,
+                                tolerance_grad=1e-9,
                                 tolerance_change=tol, history_size=20,
                                 line_search_fn="strong_wolfe")
 
@@ -91,11 +97,18 @@ def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 20
             restore(good)
             status, message = "stopped", "stopped at the last finite point: non-finite loss"
             break
-        used = int(opt.state[opt._params[0]].get("n_iter", n))
+        state = opt.state[opt._params[0]]
+        used = int(state.get("n_iter", n))
+        # torch's L-BFGS also returns early when the chunk's evaluation budget (max_eval)
+        # is spent: that is not convergence, so the next chunk carries on.
+        budget_spent = int(state.get("func_evals", 0)) >= int(opt.defaults["max_eval"])
         done += used
         change = float((last.sum() - now.sum()).abs())
         last, good = now, snapshot()
-        if used < n or change <= tol * max(1.0, float(now.sum().abs())):
+        if change <= tol * max(1.0, float(now.sum().abs())) or (used < n and not budget_spent):
             status = "converged"
+            break
+        if used == 0:  # no iteration fitted in the budget: give up rather than spin
+            status, message = "max_iter", "evaluation budget spent without a full iteration"
             break
     return FitReport(status, done, last.tolist(), message)

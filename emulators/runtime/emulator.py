@@ -3,15 +3,49 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
 
-from emulators.errors import EmulatorFileError
+from emulators.errors import EmulatorFileError, OutOfDomainError
 from emulators.outputs import OutputTransform
 from emulators.runtime.fileformat import read_file
 from emulators.runtime.predictor import Predictor, build, predict_chunked
 from simulators.design import ParameterSpace
+
+#: What ``predict`` does with a point outside the domain of validity.
+DOMAIN_POLICIES = ("raise", "warn", "clip")
+VARIANCE_MODES = ("exact", "lowrank", None)
+
+
+class DomainWarning(UserWarning):
+    """A prediction was asked outside the domain of validity and made anyway (``"warn"``)
+    or at the nearest point of the domain (``"clip"``)."""
+
+
+def apply_domain_policy(space: ParameterSpace, X: Any, policy: str, *,
+                        quiet: bool = False) -> np.ndarray:
+    """``X`` as ``(n, d)`` checked against ``space``: ``"raise"`` an
+    :class:`~emulators.errors.OutOfDomainError` for a point outside, ``"warn"`` and
+    extrapolate, or ``"clip"`` it to the bounds (with a warning)."""
+    if policy not in DOMAIN_POLICIES:
+        raise ValueError(f"domain must be one of {DOMAIN_POLICIES}, got {policy!r}")
+    try:
+        return space.check(X)
+    except OutOfDomainError as exc:
+        if policy == "raise":
+            raise
+        X = space.as_array(X)
+        if policy == "clip":
+            lo = np.array([p.low for p in space.parameters])
+            hi = np.array([p.high for p in space.parameters])
+            X = np.clip(X, lo, hi)
+        if not quiet:
+            what = "clipped to the domain" if policy == "clip" else "extrapolated"
+            warnings.warn(f"{exc}; predictions there are {what} (domain={policy!r})",
+                          DomainWarning, stacklevel=3)
+        return X
 
 
 class RuntimeEmulator:
@@ -22,11 +56,17 @@ class RuntimeEmulator:
     card : dict
         Everything the file says about itself.
     space : ParameterSpace
-        The domain of validity; inputs outside raise ``OutOfDomainError``.
+        The domain of validity; inputs outside raise ``OutOfDomainError`` (``domain``
+        ``"raise"``, the default), or are extrapolated (``"warn"``) or clipped (``"clip"``)
+        with a :class:`DomainWarning`.
     input_names, output_names : list of str
     """
 
-    def __init__(self, card: dict[str, Any], arrays: dict[str, np.ndarray]):
+    def __init__(self, card: dict[str, Any], arrays: dict[str, np.ndarray], *,
+                 domain: str = "raise"):
+        if domain not in DOMAIN_POLICIES:
+            raise ValueError(f"domain must be one of {DOMAIN_POLICIES}, got {domain!r}")
+        self.domain = domain
         self.card = card
         inputs = card.get("inputs")
         if not isinstance(inputs, list):
@@ -55,20 +95,50 @@ class RuntimeEmulator:
     def predictor(self) -> Predictor:
         return self._predictor
 
-    def _latent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        U = self.space.to_unit(self.space.check(X))
-        return predict_chunked(self._predictor, U, self._predictor.bytes_per_point())
+    def _unit(self, X: Any, domain: str | None = None, quiet: bool = False) -> np.ndarray:
+        return self.space.to_unit(apply_domain_policy(self.space, X, domain or self.domain,
+                                                      quiet=quiet))
 
-    def predict(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _latent(self, X: Any, variance: str | None = "exact", domain: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        U = self._unit(X, domain)
+        p = self._predictor
+        if variance == "exact":
+            return predict_chunked(p, U, p.bytes_per_point())
+        if variance == "lowrank" and not hasattr(p, "lowrank"):
+            raise ValueError(f"emulators of kind {self.card.get('kind')!r} have no low-rank "
+                             f"variance; use variance='exact'")
+        return predict_chunked(lambda u: p(u, variance="lowrank"), U, p.bytes_per_point())
+
+    def predict(self, X: Any, *, variance: str | None = "exact", domain: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
         """Mean and variance at ``X`` (``(n, d)`` or a ``{name: values}`` mapping).
 
         Returns arrays ``(n, columns)`` — or ``(n,)`` for an emulator fitted on a single
         1-D output — in the outputs' physical units (variance in unit²).
+
+        ``variance``: ``"exact"``; ``"lowrank"`` (the file's low-rank factor, whose error
+        bound is ``card["model"]["lowrank"]``; exact when the file has none); ``None``
+        (the variance returned is ``None``).  ``domain``: this call's domain policy.
         """
-        mean, var = self.outputs.inverse(*self._latent(X))
+        if variance not in VARIANCE_MODES:
+            raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
+        mode = variance or ("lowrank" if hasattr(self._predictor, "lowrank") else "exact")
+        mean, var = self.outputs.inverse(*self._latent(X, mode, domain))
         if self._squeeze:
-            return mean[:, 0], var[:, 0]
-        return mean, var
+            mean, var = mean[:, 0], var[:, 0]
+        return (mean, var) if variance is not None else (mean, None)
+
+    def novelty(self, X: Any) -> dict[str, np.ndarray]:
+        """How far each query lies from the training design (``distance (q, m)`` in
+        lengthscale units, ``score (q,)`` = distance over the card's threshold, ``flag
+        (q,)``, ``variance_ratio (q, m)``); points outside the domain are measured, not
+        refused."""
+        fn = getattr(self._predictor, "novelty", None)
+        if fn is None:
+            raise NotImplementedError(f"emulators of kind {self.card.get('kind')!r} do not "
+                                      f"report novelty")
+        return fn(self._unit(X, "warn", quiet=True))
 
     def predict_dict(self, X: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{output name: (mean, variance)}`` with waveforms as ``(n, T)``."""
@@ -107,7 +177,8 @@ class RuntimeEmulator:
                 f"outputs {self.output_names}>")
 
 
-def load(path: str | os.PathLike, *, public_key: Any = None) -> RuntimeEmulator:
+def load(path: str | os.PathLike, *, public_key: Any = None, domain: str = "raise"
+         ) -> RuntimeEmulator:
     """Load and verify an emulator file.
 
     Parameters
@@ -117,15 +188,19 @@ def load(path: str | os.PathLike, *, public_key: Any = None) -> RuntimeEmulator:
     public_key : optional
         An Ed25519 public key (PEM bytes, a path to a PEM file, or a key object): the file
         must then carry a valid signature made by ``twinemu sign`` with the private key.
+    domain : {"raise", "warn", "clip"}
+        What ``predict`` does outside the domain of validity (see :class:`RuntimeEmulator`).
 
     Raises
     ------
     EmulatorFileError
         Missing, damaged, tampered, malformed (schema) or unsigned/wrongly signed file.
     """
+    if domain not in DOMAIN_POLICIES:
+        raise ValueError(f"domain must be one of {DOMAIN_POLICIES}, got {domain!r}")
     card, arrays = read_file(path, public_key=public_key)
     try:
-        return RuntimeEmulator(card, arrays)
+        return RuntimeEmulator(card, arrays, domain=domain)
     except EmulatorFileError as exc:
         raise EmulatorFileError(f"{os.fspath(path)!r}: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
