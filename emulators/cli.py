@@ -248,7 +248,16 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2, sort_keys=True))
         return EXIT_OK
-    print(f"{args.file}\n  kind: {card.get('kind')} ({card.get('model', {})})")
+    model = card.get("model", {})
+    print(f"{args.file}\n  kind: {card.get('kind')}"
+          + (f", kernel {model['kernel']}" if isinstance(model, dict) and "kernel" in model
+             else ""))
+    if card.get("kind") == "gp" and isinstance(model, dict):
+        from emulators.runtime.gp import describe_fit
+
+        print("  hyperparameter fit, per output:")
+        for line in describe_fit(model):
+            print(f"    {line}")
     print(f"  format {card.get('format_version')}, created {card.get('created')}, "
           f"git {card.get('git_sha', '')[:10] or '-'}")
     print("  inputs (domain of validity):")

@@ -37,7 +37,8 @@ def test_run_writes_report_emulator_and_metrics(quick_run):
     assert metrics["validation"]["outputs"]["p_mean"]["r2"] > 0.99
     assert str(run / "report.md") in res.stdout
     report = (run / "report.md").read_text()
-    assert "Held-out validation" in report and "![" in report
+    assert "Held-out accuracy" in report and "![" in report
+    assert (run / "report.html").is_file()
 
 
 def test_info_prints_the_card(quick_run):

@@ -22,13 +22,16 @@ def _compose(*overrides):
 
 def test_default_experiment_meets_its_bar(tmp_path):
     """Issue 2, done when: held-out R² ≥ 0.99 for mean pressure on the Windkessel and 95%
-    interval coverage between 85% and 100%, with the default config as shipped."""
+    interval coverage between 85% and 100%, with the default config as shipped; issue 14:
+    calibrated intervals, pooled coverage in [0.90, 0.98] (each output ≥ 0.80 on its 24
+    held-out runs, whose binomial noise on a true 95% is ±4.4%)."""
     cfg = _compose("progress=false", f"archive={tmp_path / 'a.h5'}", "sensitivity.n=1024")
     res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
     val = res.metrics["validation"]["outputs"]
     assert val["p_mean"]["r2"] >= 0.99
     for name, m in val.items():
-        assert 0.85 <= m["coverage"] <= 1.0, name
+        assert 0.80 <= m["coverage"] <= 1.0, name
+    assert 0.90 <= np.mean([m["coverage"] for m in val.values()]) <= 0.98
     assert res.passed and res.emulator_file.is_file()
     # the Sobol' indices of mean pressure = (Zc + R_p)·SV·HR/60 have a closed form: C
     # plays no part, so its total index is ~0

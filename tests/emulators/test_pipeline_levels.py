@@ -55,7 +55,7 @@ def test_two_level_experiment_nests_designs_and_maps_outputs(tmp_path):
     assert set(val) == {"p_mean", "PP"}
     assert res.metrics["single_fidelity_baseline"] is not None
     report = res.report.read_text()
-    assert "Fidelity levels" in report and "| coarse | 24 |" in report
+    assert "Fidelity levels" in report and "| coarse | windkessel3 1.0 | 24 | 0 |" in report
     from emulators import runtime
 
     emu = runtime.load(res.emulator_file)
