@@ -282,6 +282,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from emulators import runtime
 
     emu = runtime.load(args.file, public_key=args.public_key)
@@ -295,12 +297,18 @@ def _predict(args: argparse.Namespace) -> int:
         if values[k] is None:
             raise SystemExit(f"twinemu predict: expected NAME=NUMBER, got {item!r} "
                              f"(inputs: {', '.join(emu.input_names)})")
+    from simulators.units import to_display
+
     result = emu.predict_dict(values)
-    for name, (mean, var) in result.items():
-        if mean.ndim == 1:
-            print(f"{name:<12} {mean[0]:.6g} ± {1.96 * var[0] ** 0.5:.3g} (95%)")
+    units = {b.name: b.unit for b in emu.outputs.blocks}
+    for name, (mean, var) in result.items():  # in the units people read (mmHg, mL/s)
+        m, unit = to_display(mean, units.get(name, ""))
+        v, _ = to_display(var, units.get(name, ""), variance=True)
+        m, v = np.asarray(m), np.asarray(v)
+        if m.ndim == 1:
+            print(f"{name:<12} {m[0]:.6g} ± {1.96 * v[0] ** 0.5:.3g} {unit} (95%)")
         else:
-            print(f"{name:<12} waveform of {mean.shape[1]} points, mean {mean[0].mean():.6g}")
+            print(f"{name:<12} waveform of {m.shape[1]} points, mean {m[0].mean():.6g} {unit}")
     return EXIT_OK
 
 

@@ -61,6 +61,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     cfg = validate(conf)
     sims = stages.build_simulators(cfg)
     stages.check_outputs(cfg, sims)
+    emulator = stages.build_emulator(cfg) if cfg.emulator is not None else None
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root is not None else Path.cwd()
@@ -77,7 +78,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     rounds = None
     if cfg.design.adaptive:
         data, rounds = stages.adapt(cfg, data, sims, root)
-    emulator = stages.fit(cfg, data)
+    emulator = stages.fit(cfg, data, emulator)
     result, checks, cv = stages.validate(cfg, data, emulator)
     passed = all(c["passed"] for c in checks.values())
     baseline = None

@@ -404,12 +404,17 @@ def _hold_out(cfg: ExperimentConfig, training: TrainingSet):
 
 
 # -- stage 2: fit ------------------------------------------------------------------------------
-def fit(cfg: ExperimentConfig, data: Data) -> Any:
-    """Instantiate the configured emulator and fit it: every level for a multi-fidelity
-    emulator, the top level for the others."""
+def build_emulator(cfg: ExperimentConfig) -> Any:
+    """The configured emulator, unfitted: built before any run, so that a bad setting
+    (``emulator.pca=2.5``) fails in a second, not after the campaign."""
+    return instantiate(cfg.emulator, "emulator")
+
+
+def fit(cfg: ExperimentConfig, data: Data, emulator: Any) -> Any:
+    """Fit the emulator: every level for a multi-fidelity emulator, the top level for the
+    others."""
     import warnings
 
-    emulator = instantiate(cfg.emulator, "emulator")
     log.info("fitting %s on %s", cfg.emulator["_target_"], data.training)
     if getattr(emulator, "multi_fidelity", False):
         emulator.fit(data.training, space=data.space, units=data.units)

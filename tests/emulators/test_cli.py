@@ -56,8 +56,10 @@ def test_predict_and_out_of_domain(quick_run):
     res = twinemu("predict", f, "R_p=1.1e8", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
     assert res.returncode == 0, res.stderr
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("p_mean"))
-    # mean pressure ≈ (Zc + R_p) Q̄ = 1.16e8 · 75e-6 · 70/60 Pa
-    assert float(line.split()[1]) == pytest.approx(1.16e8 * 75e-6 * 70 / 60, rel=0.01)
+    # mean pressure ≈ (Zc + R_p) Q̄ = 1.16e8 · 75e-6 · 70/60 Pa, shown in mmHg as everywhere
+    assert float(line.split()[1]) == pytest.approx(1.16e8 * 75e-6 * 70 / 60 / 133.322387415,
+                                                   rel=0.01)
+    assert "mmHg (95%)" in line
     res = twinemu("predict", f, "R_p=9e8", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
     assert res.returncode == 1 and "OutOfDomainError: R_p=9e+08 outside" in res.stderr
     res = twinemu("predict", f, "R_p=abc", "C=1.3e-8", "Zc=6e6", "HR=70", "SV=75")
