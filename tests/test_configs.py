@@ -123,3 +123,11 @@ def test_bad_values_fail_before_anything_runs(tmp_path, override, message):
     with pytest.raises(ConfigError, match=message):
         run_experiment(cfg, tmp_path / "out", root=tmp_path)
     assert not (tmp_path / "outputs").exists()  # no campaign started
+
+
+def test_a_bad_emulator_setting_fails_before_the_campaign(tmp_path):
+    cfg = OmegaConf.to_container(_compose("experiment=quick"), resolve=True)
+    cfg["emulator"] = {**cfg["emulator"], "pca": 2.5}
+    with pytest.raises(ConfigError, match="pca must be a variance fraction"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    assert not (tmp_path / "outputs").exists()
