@@ -101,14 +101,16 @@ class PoiseuilleSimulator:
     """Steady laminar flow in a rigid tube: ``ΔP = 8 μ L Q / (π r⁴)`` (Pa).
 
     Inputs ``radius`` (m), ``length`` (m), ``flow`` (m^3/s); blood viscosity ``mu`` (Pa s).
+    Inputs left out of ``parameters`` take their value from ``fixed``.
     """
 
     name = "poiseuille"
     version = "1.0"
 
     def __init__(self, parameters: list[Mapping[str, Any]] | None = None, mu: float = 4e-3,
-                 fidelity: str = "analytic"):
+                 fidelity: str = "analytic", fixed: Mapping[str, float] | None = None):
         self.mu = float(mu)
+        self.fixed = {k: float(v) for k, v in (fixed or {}).items()}
         self.fidelity = fidelity
         self.space = ParameterSpace(parameters or [
             Parameter("radius", 1e-3, 5e-3, unit="m", dist="loguniform"),
@@ -118,9 +120,11 @@ class PoiseuilleSimulator:
         self.outputs = [OutputSpec("dp", "Pa", (), "pressure drop")]
 
     def config(self) -> dict[str, Any]:
-        return {"simulator": self.name, "mu": self.mu, "space": self.space.to_dict()}
+        return {"simulator": self.name, "mu": self.mu, "space": self.space.to_dict(),
+                "fixed": self.fixed}
 
     def __call__(self, params: Mapping[str, float]) -> dict[str, np.ndarray]:
+        params = {**self.fixed, **params}  # inputs not in the space are held at ``fixed``
         r, L, q = params["radius"], params["length"], params["flow"]
         return {"dp": np.float64(8 * self.mu * L * q / (math.pi * r**4))}
 
