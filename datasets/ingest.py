@@ -209,12 +209,25 @@ def _read_side(path: Path, what: str) -> str:
     return path.read_text()
 
 
+def default_shared_data() -> None:
+    """``$TWINEMU_SHARED_DATA``: made absolute (from the current folder) when relative, and
+    pointed at ``../shared/data`` beside the checkout when unset and that folder exists."""
+    env = os.environ.get("TWINEMU_SHARED_DATA")
+    if env:
+        os.environ["TWINEMU_SHARED_DATA"] = os.path.abspath(os.path.expanduser(env))
+        return
+    guess = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if guess.is_dir():
+        os.environ["TWINEMU_SHARED_DATA"] = str(guess)
+
+
 def load_manifest(path: str | os.PathLike, *, data_root: str | os.PathLike |
                   Sequence[str | os.PathLike] | None = None) -> Manifest:
     """Read and validate a YAML (or CSV + sidecar YAML) manifest; see the module docstring.
 
     ``data_root``: folder(s) besides the manifest's own whose files the manifest may name.
     """
+    default_shared_data()
     import yaml
 
     path = Path(path)

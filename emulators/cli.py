@@ -360,9 +360,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     from datasets.ingest import ingest
-    from emulators.pipeline.stages import default_shared_data
 
-    default_shared_data()
     summary = ingest(args.manifest, args.archive, workers=args.workers,
                      progress=not args.no_progress, data_root=args.data_root or None,
                      timeout=args.timeout if args.timeout > 0 else None)

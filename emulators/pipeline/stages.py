@@ -66,13 +66,6 @@ def conf_dir() -> Path:
     return _conf_dir()
 
 
-def default_shared_data() -> None:
-    """Point ``$TWINEMU_SHARED_DATA`` at ``../shared/data`` beside the checkout if unset."""
-    guess = Path(__file__).resolve().parents[3] / "shared" / "data"
-    if "TWINEMU_SHARED_DATA" not in os.environ and guess.is_dir():
-        os.environ["TWINEMU_SHARED_DATA"] = str(guess)
-
-
 def default_archive_path(root: Path, name: str, conf: dict[str, Any]) -> Path:
     """Campaign archive named by the experiment and a hash of what defines its runs."""
     key = config_hash({"simulator": conf.get("simulator"), "design": _sizeless(conf.get("design")),
@@ -328,9 +321,9 @@ def _simulate_level(cfg: ExperimentConfig, level: LevelConfig, sim: Any,
 
 
 def _ingest_level(cfg: ExperimentConfig, level: LevelConfig, root: Path) -> LevelRun:
-    from datasets.ingest import ingest
+    from datasets.ingest import default_shared_data, ingest
 
-    default_shared_data()
+    default_shared_data()  # before the manifest path is expanded
     manifest = manifest_path(level.manifest, root)
     path = level_archive_path(cfg, level, root)
     log.info("level %s: ingesting %s → %s", level.fidelity, manifest, path)

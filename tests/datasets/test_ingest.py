@@ -262,3 +262,20 @@ def test_a_dead_reader_process_fails_its_run_only(campaign, tmp_path, monkeypatc
         assert ar.status()[ids.index("crash")] != 0
         q = ar.output("Q_tag2_mean")
         assert np.isfinite([q[ids.index(f"ok{k}")] for k in range(4)]).all()
+
+
+def test_readme_ingest_snippet_runs_outside_the_cli(shared_data, tmp_path, monkeypatch):
+    """README 'Ingesting 3D CFD runs': `ingest("conf/data/vampy_artery.yaml", ...)` from
+    Python, with $TWINEMU_SHARED_DATA unset (it defaults to ../shared/data) or relative
+    (taken from the current folder, not the manifest's)."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("TWINEMU_SHARED_DATA", raising=False)
+    if not (REPO.parent / "shared" / "data").is_dir():
+        pytest.skip("the reference data is not beside this checkout")
+    summary = ingest("conf/data/vampy_artery.yaml", tmp_path / "runs.h5", workers=1,
+                     progress=False)
+    assert summary.ok == 1, str(summary)
+    monkeypatch.setenv("TWINEMU_SHARED_DATA", "../shared/data")
+    summary = ingest("conf/data/vampy_artery.yaml", tmp_path / "again.h5", workers=1,
+                     progress=False)
+    assert summary.ok == 1, str(summary)
