@@ -72,9 +72,9 @@ def test_check_gate_passes_and_fails(quick_run):
     ok = twinemu("check", f, "--archive", a, "--r2-min", "0.95",
                  "--coverage-min", "0.5")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    # without --runs, the 16 training runs are recognised and left out: 8 held-out runs
-    assert "16 training runs of the emulator excluded" in ok.stdout
-    assert "passed on 8 runs" in ok.stdout
+    # without --runs, the 24 training runs are recognised and left out: 12 held-out runs
+    assert "24 training runs of the emulator excluded" in ok.stdout
+    assert "passed on 12 runs" in ok.stdout
     bad = twinemu("check", f, "--archive", a, "--runs", "test-", "--nrmse-max", "1e-9")
     assert bad.returncode == 1 and "FAILED" in bad.stdout
 
@@ -101,7 +101,7 @@ def test_multirun_sweeps_kernels(tmp_path):
         kernels.append(card["model"]["kernel"])
     assert kernels == ["matern52", "rbf"]
     # the second job reused the first job's simulations
-    assert "16 already in the archive" in res.stdout
+    assert "24 already in the archive" in res.stdout
     # a summary across the jobs, whose scores are each job's mean held-out R²
     rows = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("job,overrides,score") and len(rows) == 3
