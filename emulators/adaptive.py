@@ -40,7 +40,8 @@ class EmukitGP:
     """A fitted :class:`~emulators.GaussianProcess` as an emukit model on the unit cube.
 
     ``predict(U)`` returns the first latent output's mean and the summed normalised latent
-    variance, shapes ``(n, 1)``; ``set_data`` conditions on new inputs with the fitted
+    variance (of the GP before its variance calibration: a per-output constant that does
+    not change where the variance is large), shapes ``(n, 1)``; ``set_data`` conditions on new inputs with the fitted
     hyperparameters (outputs are not needed for variances); ``optimize`` does nothing (the
     adaptive loop refits between rounds).
     """

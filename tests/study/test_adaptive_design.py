@@ -36,7 +36,8 @@ def test_emukit_model_variance_is_the_gps_own(gp):
     model = EmukitGP(gp)
     U = np.random.default_rng(0).random((50, 3))
     _, var = model.predict(U)
-    z_var = gp._predict(U)[1]  # latent variance, noise included
+    z_var = gp._predict(U)[1]  # latent variance, noise included, times the calibration
+    z_var = z_var / gp._export_arrays().get("gp.var_scale", np.ones(z_var.shape[1]))
     expected = ((z_var - model.noise) / model.scale).sum(axis=1)
     np.testing.assert_allclose(var[:, 0], expected, rtol=1e-6, atol=1e-9)
 

@@ -20,7 +20,7 @@ def _quiet(*args, **kwargs):
 
 
 def test_single_trial_covers_truth_and_converges(twin):
-    res = _quiet(twin.gp, twin.observations(seed=100), steps=800, walkers=24, seed=0)
+    res = _quiet(twin.gp, twin.observations(seed=100), steps=1500, walkers=24, seed=0)
     assert res.converged
     assert all(res.covers(THETA).values())
     assert max(res.rhat.values()) < 1.1
