@@ -295,3 +295,33 @@ def test_linear_rho_recovers_a_varying_scale(tmp_path):
     assert 1 - np.mean((mean - high(Xt)) ** 2) / high(Xt).var() > 0.999
     emu = runtime.load(mf.export(tmp_path / "rho.safetensors"))
     np.testing.assert_allclose(emu.predict(Xt)[1], var, rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["forrester", "borehole"])
+def test_at_least_as_accurate_as_emukit_linear_model(name):
+    """Issue 7: R² at least that of emukit's linear multi-fidelity model on the same nested
+    data (pooled over 3 seeds).  Not met on Park 4D (ours 0.983, emukit 0.988–0.992 with
+    its unseeded restarts): a known shortfall, measured by benchmarks/multifidelity.py."""
+    pytest.importorskip("GPy")
+    pytest.importorskip("emukit")
+    from benchmarks.multifidelity import METHODS
+
+    P = PAIRS[name]
+    space = _space(P["bounds"])
+    err_ours, err_peer, var_y = [], [], []
+    for s in range(3):
+        Xl, Xh = nested_design(P["bounds"], P["n_low"], P["n_high"], s)
+        Xt = space.sample(500, method="random", seed=1000 + s)
+        yt = P["high"](Xt)
+        yl, yh = P["low"](Xl), P["high"](Xh)
+        mean, _ = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
+                                              space=space).predict(Xt)
+        peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        err_ours.append((mean - yt) ** 2)
+        err_peer.append((peer - yt) ** 2)
+        var_y.append(np.full_like(yt, yt.var()))
+    v = np.concatenate(var_y).mean()
+    r2_ours = 1 - np.concatenate(err_ours).mean() / v
+    r2_peer = 1 - np.concatenate(err_peer).mean() / v
+    assert r2_ours >= r2_peer - 0.002, (r2_ours, r2_peer)
