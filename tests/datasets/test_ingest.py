@@ -170,6 +170,10 @@ def test_environment_variables_in_paths(campaign, tmp_path, monkeypatch):
     assert load_manifest(tmp_path / "m.yaml").runs[0].source["u"] == str(campaign / "run1"
                                                                           / "u.h5")
     monkeypatch.delenv("TWINEMU_SHARED_DATA")
+    import datasets.ingest
+
+    # unset, and no ../shared/data beside the checkout to default to: a named error
+    monkeypatch.setattr(datasets.ingest, "default_shared_data", lambda: None)
     with pytest.raises(ManifestError, match="not set"):
         load_manifest(tmp_path / "m.yaml")
 
