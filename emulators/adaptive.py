@@ -41,9 +41,9 @@ class EmukitGP:
 
     ``predict(U)`` returns the first latent output's mean and the summed normalised latent
     variance (of the GP before its variance calibration: a per-output constant that does
-    not change where the variance is large), shapes ``(n, 1)``; ``set_data`` conditions on new inputs with the fitted
-    hyperparameters (outputs are not needed for variances); ``optimize`` does nothing (the
-    adaptive loop refits between rounds).
+    not change where the variance is large), shapes ``(n, 1)``; ``set_data`` conditions on
+    new inputs with the fitted hyperparameters (outputs are not needed for variances);
+    ``optimize`` does nothing (the adaptive loop refits between rounds).
     """
 
     def __init__(self, emulator: Any):
