@@ -15,7 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("job", "overrides", "score", "r2_min", "nrmse_max", "coverage_min", "passed")
+COLUMNS = ("job", "overrides", "emulator", "score", "r2_min", "nrmse_max", "coverage_min",
+           "fit_s", "query_us", "passed")
 
 
 def job_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
@@ -36,7 +37,11 @@ def job_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
                     if m.get(key) is not None and math.isfinite(float(m[key]))]
 
         r2, nrmse, cov = pick("r2"), pick("nrmse"), pick("coverage")
+        timing = metrics.get("timing") or {}
         rows.append({"job": job.name, "overrides": " ".join(overrides or []),
+                     "emulator": timing.get("emulator", ""),
+                     "fit_s": float(timing.get("fit_s", float("nan"))),
+                     "query_us": float(timing.get("query_us", float("nan"))),
                      "score": sum(r2) / len(r2) if r2 else float("nan"),
                      "r2_min": min(r2, default=float("nan")),
                      "nrmse_max": max(nrmse, default=float("nan")),
@@ -57,11 +62,13 @@ def write_summary(sweep_dir: str | Path) -> Path | None:
         w.writeheader()
         w.writerows(rows)
     best = max(rows, key=lambda r: -math.inf if math.isnan(r["score"]) else r["score"])
-    lines = ["| job | overrides | score (mean R²) | worst R² | worst NRMSE | worst coverage "
-             "| checks |", "|---|---|---|---|---|---|---|"]
+    lines = ["| job | overrides | emulator | score (mean R²) | worst R² | worst NRMSE | worst "
+             "coverage | fit (s) | one query (µs) | checks |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['job']} | {r['overrides'] or '(defaults)'} | {r['score']:.5f} | "
-                     f"{r['r2_min']:.5f} | {r['nrmse_max']:.4f} | {r['coverage_min']:.3f} | "
+        lines.append(f"| {r['job']} | {r['overrides'] or '(defaults)'} | {r['emulator']} | "
+                     f"{r['score']:.5f} | {r['r2_min']:.5f} | {r['nrmse_max']:.4f} | "
+                     f"{r['coverage_min']:.3f} | {r['fit_s']:.2f} | {r['query_us']:.0f} | "
                      f"{'passed' if r['passed'] else 'FAILED'} |")
     lines.append(f"\nbest: job {best['job']} ({best['overrides'] or 'defaults'}), "
                  f"score {best['score']:.5f}")

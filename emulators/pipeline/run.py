@@ -78,7 +78,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     rounds = None
     if cfg.design.adaptive:
         data, rounds = stages.adapt(cfg, data, sims, root)
+    t_fit = time.perf_counter()
     emulator = stages.fit(cfg, data, emulator)
+    fit_s = time.perf_counter() - t_fit
     result, checks, cv = stages.validate(cfg, data, emulator)
     passed = all(c["passed"] for c in checks.values())
     baseline = None
@@ -101,6 +103,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "sensitivity": sens.to_dict() if sens else None,
                "calibration": calibration,
                "adaptive_rounds": rounds,
+               "timing": {"emulator": type(emulator).__name__, "fit_s": fit_s,
+                          "query_us": stages.query_latency(emu_file, data.X_test)},
                "training_data_sha256": emulator.training_hash}
     report.write_metrics(out, metrics)
     html, rep = report.experiment_report(

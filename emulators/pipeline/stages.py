@@ -530,3 +530,23 @@ def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
     finally:
         executor.close()
     return _read_data(cfg, data.runs, data.space, data.simulator), rounds_table(rounds)
+
+
+def query_latency(emu_file: Path | None, X: np.ndarray, repeats: int = 200) -> float | None:
+    """Median time of one single-point query of the exported file in the numpy runtime, µs
+    (what a twin pays per call)."""
+    import time
+
+    from emulators import runtime
+
+    if emu_file is None or len(X) == 0:
+        return None
+    emu = runtime.load(emu_file)
+    x = X[:1]
+    emu.predict(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        emu.predict(x)
+        times.append(time.perf_counter() - t)
+    return 1e6 * float(np.median(times))

@@ -103,14 +103,19 @@ def test_multirun_sweeps_kernels(tmp_path):
     # the second job reused the first job's simulations
     assert "24 already in the archive" in res.stdout
     # a summary across the jobs, whose scores are each job's mean held-out R²
-    rows = (tmp_path / "sweep" / "summary.csv").read_text().splitlines()
-    assert rows[0].startswith("job,overrides,score") and len(rows) == 3
-    for row in rows[1:]:
-        job, overrides, score = row.split(",")[:3]
-        m = json.loads((tmp_path / "sweep" / job / "metrics.json").read_text())
+    import csv
+
+    with open(tmp_path / "sweep" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2
+    for row in rows:
+        m = json.loads((tmp_path / "sweep" / row["job"] / "metrics.json").read_text())
         r2 = [o["r2"] for o in m["validation"]["outputs"].values()]
-        assert float(score) == pytest.approx(sum(r2) / len(r2), rel=1e-9)
-        assert "emulator.kernel=" in overrides
+        assert float(row["score"]) == pytest.approx(sum(r2) / len(r2), rel=1e-9)
+        assert "emulator.kernel=" in row["overrides"]
+        # the comparison a modeller picks with: fit time and one runtime query
+        assert row["emulator"] == "GaussianProcess"
+        assert float(row["fit_s"]) > 0 and 1 < float(row["query_us"]) < 1e5
     assert "sweep summary" in res.stdout
 
 

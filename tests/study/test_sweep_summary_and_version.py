@@ -17,8 +17,9 @@ def _job(root: Path, num: int, r2: list[float], passed: bool, overrides: list[st
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
     outs = {f"y{i}": {"r2": v, "nrmse": 1 - v, "coverage": 0.9} for i, v in enumerate(r2)}
+    timing = {"emulator": "GaussianProcess", "fit_s": 1.5 * (num + 1), "query_us": 80.0}
     (job / "metrics.json").write_text(json.dumps({"validation": {"outputs": outs},
-                                                  "passed": passed}))
+                                                  "passed": passed, "timing": timing}))
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
 
 
@@ -31,7 +32,8 @@ def test_summary_table_ranks_jobs_by_mean_r2(tmp_path):
     assert "best: job 1 (emulator.kernel=matern52), score 0.99850" in text
     lines = [ln for ln in text.splitlines() if ln.startswith("| ") and ln[2].isdigit()]
     assert [ln.split("|")[1].strip() for ln in lines] == ["0", "1", "10"]  # numeric order
-    assert "| 0.97000 | 0.95000 | 0.0500 | 0.900 | FAILED |" in lines[0]
+    assert ("| GaussianProcess | 0.97000 | 0.95000 | 0.0500 | 0.900 | 1.50 | 80 | FAILED |"
+            in lines[0])
     csv_rows = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(csv_rows) == 4
 
