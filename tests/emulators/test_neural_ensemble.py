@@ -189,17 +189,16 @@ def test_the_readme_ensemble_experiment(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_compares_gp_and_ensemble(tmp_path):
-    """README: `twinemu run --multirun experiment=quick emulator=gp,ensemble
-    sensitivity.enabled=false` ends with a summary comparing the two emulators."""
+    """README: `twinemu run --multirun emulator=gp,ensemble sensitivity.enabled=false` ends
+    with a summary comparing the two emulators."""
     import csv
 
     res = subprocess.run(
-        [sys.executable, "-m", "emulators.cli", "run", "--multirun", "experiment=quick",
-         "emulator=gp,ensemble", "sensitivity.enabled=false", "progress=false",
+        [sys.executable, "-m", "emulators.cli", "run", "--multirun", "emulator=gp,ensemble", "sensitivity.enabled=false", "progress=false",
          f"archive={tmp_path / 'a.h5'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=_repo(), capture_output=True, text=True)
     with open(tmp_path / "sweep" / "summary.csv") as f:
         rows = {r["emulator"]: r for r in csv.DictReader(f)}
     assert set(rows) == {"GaussianProcess", "NeuralEnsemble"}, res.stdout + res.stderr
     for r in rows.values():
-        assert float(r["fit_s"]) > 0 and float(r["query_us"]) > 0 and float(r["score"]) > 0.9
+        assert float(r["fit_s"]) > 0 and float(r["query_us"]) > 0 and float(r["score"]) > 0.99
