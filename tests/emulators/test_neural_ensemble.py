@@ -194,7 +194,8 @@ def test_multirun_compares_gp_and_ensemble(tmp_path):
     import csv
 
     res = subprocess.run(
-        [sys.executable, "-m", "emulators.cli", "run", "--multirun", "emulator=gp,ensemble", "sensitivity.enabled=false", "progress=false",
+        [sys.executable, "-m", "emulators.cli", "run", "--multirun", "emulator=gp,ensemble",
+         "sensitivity.enabled=false", "progress=false",
          f"archive={tmp_path / 'a.h5'}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=_repo(), capture_output=True, text=True)
     with open(tmp_path / "sweep" / "summary.csv") as f:
