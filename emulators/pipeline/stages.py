@@ -84,40 +84,47 @@ def _sizeless(node: Any) -> Any:
     return node
 
 
-def stored_design(path: Path, prefix: str) -> np.ndarray | None:
-    """Inputs of the runs of ``path`` whose ids start with ``prefix``, in id order (failed
-    runs included: they were run); ``None`` if the archive does not exist."""
+def stored_design(path: Path, prefix: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(index, X)`` of the runs of ``path`` whose ids are ``<prefix><index>``, in index
+    order (failed runs included: they were run); ``None`` if the archive does not exist.
+    A killed campaign leaves gaps (batches finish in any order): the indices say where."""
     if not Path(path).is_file():
         return None
     with Archive.open(path) as ar:
         ids = [str(r) for r in ar.run_ids()]
         X = ar.inputs()
-        seen: dict[str, int] = {}
-        for i, rid in enumerate(ids):
-            if rid.startswith(prefix) and rid not in seen:
-                seen[rid] = i
-        rows = [seen[r] for r in sorted(seen)]
-        return X[rows]
+    seen: dict[int, int] = {}
+    for i, rid in enumerate(ids):
+        tail = rid[len(prefix):]
+        if rid.startswith(prefix) and tail.isdigit() and int(tail) not in seen:
+            seen[int(tail)] = i
+    idx = np.array(sorted(seen), dtype=int)
+    return idx, X[[seen[k] for k in idx]] if len(idx) else X[:0]
 
 
-def grow(space: ParameterSpace, stored: np.ndarray | None, n: int, fresh: np.ndarray,
-         rng: np.random.Generator) -> np.ndarray:
+def grow(space: ParameterSpace, stored: tuple[np.ndarray, np.ndarray] | None, n: int,
+         fresh: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The design of ``n`` points that keeps the ``stored`` runs (their ids stay theirs).
 
-    Nothing stored: ``fresh``.  ``fresh`` begins with the stored points (Sobol' and random
-    designs drawn from the same seed continue their sequence): ``fresh``.  Otherwise
-    (a Latin hypercube): the stored points augmented by :func:`simulators.design.extend`.
+    Nothing stored, or every stored run is the fresh design's point of the same index (a
+    resumed campaign, or a Sobol'/random design drawn from the same seed continuing its
+    sequence): ``fresh``.  Otherwise (a Latin hypercube of another size): the stored points
+    augmented by :func:`simulators.design.extend`.
     """
     from simulators.design import extend
 
-    if stored is None or len(stored) == 0:
+    if stored is None or len(stored[1]) == 0:
         return fresh
-    if n <= len(stored):
-        return stored[:n]
-    k = len(stored)
-    if len(fresh) >= k and np.allclose(fresh[:k], stored, rtol=1e-12, atol=0.0):
+    idx, X = stored
+    if idx.max() < len(fresh) and np.allclose(fresh[idx], X, rtol=1e-12, atol=0.0):
         return fresh
-    return extend(space, stored, n, seed=rng)
+    if not np.array_equal(idx, np.arange(len(idx))):
+        raise ConfigError(f"the archive holds {len(idx)} runs that are not points of "
+                          f"this design and whose ids leave gaps (an interrupted campaign of "
+                          f"another design); use a new archive")
+    if n <= len(X):
+        return X[:n]
+    return extend(space, X, n, seed=rng)
 
 
 def level_archive_path(cfg: ExperimentConfig, level: LevelConfig, root: Path) -> Path:
@@ -275,14 +282,14 @@ def _designs(cfg: ExperimentConfig, sim_levels: Sequence[LevelConfig], space: Pa
     designs = nested(space, sizes, method=cfg.design.method, seed=rng)
     stored = [stored_design(level_archive_path(cfg, lv, root), "train-") if root else None
               for lv in sim_levels]
-    if all(x is None or len(x) == 0 for x in stored):
+    if all(x is None or len(x[1]) == 0 for x in stored):
         return {lv.fidelity: X for lv, X in zip(sim_levels, designs, strict=True)}
     from simulators.design import extend_subset
 
     out = [grow(space, stored[0], sizes[0], designs[0], rng)]
     for t in range(1, len(sim_levels)):
         pool = out[-1]
-        old = stored[t] if stored[t] is not None else pool[:0]
+        old = stored[t][1] if stored[t] is not None else pool[:0]
         U = space.to_unit(pool)
         chosen = []
         for x in space.to_unit(old) if len(old) else []:

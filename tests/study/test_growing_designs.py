@@ -120,3 +120,17 @@ def test_two_levels_grow_nested_and_keep_their_runs(tmp_path):
     # the grown high level is still inside the grown low level
     assert all(np.any(np.all(d2["lo"] == x, axis=1)) for x in d2["hi"])
     assert len(np.unique(d2["hi"], axis=0)) == 9
+
+
+def test_a_killed_campaign_with_gaps_resumes_its_own_design():
+    """Batches finish in any order: a kill can leave runs 0–7 and 16–23 archived but not
+    8–15. Resuming must give every id its own point again, not re-draw the design."""
+    from emulators.pipeline.stages import grow
+    from simulators.design import ParameterSpace
+
+    space = ParameterSpace([{"name": "a", "low": 0, "high": 1}, {"name": "b", "low": 0,
+                                                                  "high": 2}])
+    fresh = space.sample(30, method="lhs", seed=3)
+    idx = np.r_[0:8, 16:24]
+    out = grow(space, (idx, fresh[idx]), 30, fresh, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, fresh)
