@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "datasets"))
 
 import legacy_archive  # noqa: E402
+from test_archive_full_disk import WRITER  # noqa: E402  (one writer for test and benchmark)
 
 from datasets import Archive, ArchiveError  # noqa: E402
 from simulators.base import OutputSpec  # noqa: E402
@@ -40,28 +41,6 @@ SPACE = ParameterSpace([Parameter("a", 0, 1), Parameter("b", 0, 1)])
 OUTPUTS = [OutputSpec("y"), OutputSpec("w", "", (50,))]
 LIMITS = [400_000, 520_000, 640_000, 777_777, 1_000_000, 1_500_001]
 
-NEW_WRITER = """
-import resource, signal, sys
-import numpy as np
-sys.path.insert(0, {root!r})
-from datasets import Archive
-from datasets.errors import ArchiveFullError
-from simulators.base import OutputSpec
-from simulators.design import Parameter, ParameterSpace
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-limit = int(sys.argv[2])
-resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-space = ParameterSpace([Parameter("a", 0, 1), Parameter("b", 0, 1)])
-try:
-    a = Archive.open_or_create(sys.argv[1], space, [OutputSpec("y"), OutputSpec("w", "", (50,))])
-    i = len(a)
-    while True:
-        a.append([0.5, 0.5], {{"y": float(i), "w": np.full(50, float(i))}}, run_id=f"r{{i}}",
-                 fidelity="0d", reason="note " * 20)
-        i += 1
-except ArchiveFullError as exc:
-    print(exc.committed, flush=True)
-"""
 
 
 def full_disk(tmp: Path, limit: int, legacy: bool) -> dict:
@@ -71,10 +50,10 @@ def full_disk(tmp: Path, limit: int, legacy: bool) -> dict:
                str(limit)]
     else:
         script = tmp / "writer.py"
-        script.write_text(NEW_WRITER.format(root=str(ROOT)))
+        script.write_text(WRITER.format(repo=str(ROOT)))
         cmd = [sys.executable, str(script), str(path), str(limit)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout.split()
-    committed = int(out[-1]) if out else -1
+    committed = int(out[0]) if out else -1  # both writers print the committed count first
     row = {"limit": limit, "committed": committed}
     try:
         with Archive.open(path, "a") as a:
