@@ -39,33 +39,37 @@ def _pem(key: Any) -> bytes | None:
     return None
 
 
-def load_public_key(key: Any):
+def _load_key(key: Any, which: str):
+    """An Ed25519 key object from a key object, PEM bytes or a PEM file path.
+
+    ``which``: ``"public"`` or ``"private"`` (private keys must be unencrypted).
+    """
     ed25519, serialization, _ = _crypto()
-    if isinstance(key, ed25519.Ed25519PublicKey):
+    cls = ed25519.Ed25519PublicKey if which == "public" else ed25519.Ed25519PrivateKey
+    if isinstance(key, cls):
         return key
     pem = _pem(key)
     try:
-        obj = serialization.load_pem_public_key(pem)
+        if which == "public":
+            obj = serialization.load_pem_public_key(pem)
+        else:
+            obj = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError):
-        raise SignatureError("the public key is not an Ed25519 key in PEM format") from None
-    if not isinstance(obj, ed25519.Ed25519PublicKey):
-        raise SignatureError("the public key is not an Ed25519 key")
+        hint = ("" if which == "public"
+                else " (unencrypted; make one with 'twinemu keygen')")
+        raise SignatureError(f"the {which} key is not an Ed25519 key in PEM format{hint}"
+                             ) from None
+    if not isinstance(obj, cls):
+        raise SignatureError(f"the {which} key is not an Ed25519 key")
     return obj
+
+
+def load_public_key(key: Any):
+    return _load_key(key, "public")
 
 
 def load_private_key(key: Any):
-    ed25519, serialization, _ = _crypto()
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return key
-    pem = _pem(key)
-    try:
-        obj = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
-        raise SignatureError("the private key is not an unencrypted Ed25519 key in PEM "
-                             "format (make one with 'twinemu keygen')") from None
-    if not isinstance(obj, ed25519.Ed25519PrivateKey):
-        raise SignatureError("the private key is not an Ed25519 key")
-    return obj
+    return _load_key(key, "private")
 
 
 def generate_keypair(folder: str | os.PathLike, name: str = "twinemu") -> tuple[Path, Path]:

@@ -27,3 +27,18 @@ def waveform(X: np.ndarray, T: int = 40) -> np.ndarray:
 def training_data(n: int = 40, seed: int = 1):
     X = SPACE.sample(n, method="lhs", seed=seed)
     return X, {"y": smooth_function(X), "w": waveform(X)}
+
+
+def fitted_and_validated(truth, units: dict, n_train: int, n_test: int):
+    """A small waveform GP on ``SPACE`` (LHS training runs, random held-out runs) and its
+    held-out validation: the fixture of the report and ``twinemu check`` tests.
+
+    Returns ``(gp, result, X_train, X_test)``.
+    """
+    from emulators import GaussianProcess
+    from emulators.validation import validate
+
+    X = SPACE.sample(n_train, method="lhs", seed=1)
+    Xt = SPACE.sample(n_test, method="random", seed=2)
+    gp = GaussianProcess(restarts=1, pca=4).fit(X, truth(X), space=SPACE, units=units)
+    return gp, validate(gp, Xt, truth(Xt)), X, Xt

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from datasets import Archive
-from emulators import GaussianProcess, runtime
+from emulators import runtime
 from emulators.cli import main
-from emulators.validation import validate
 from simulators.base import OutputSpec
 from simulators.design import Parameter, ParameterSpace
-from tests.emulators.contract import SPACE, smooth_function, waveform
+from tests.emulators.contract import SPACE, fitted_and_validated, smooth_function, waveform
 
 T = 40
 OUTPUTS = [OutputSpec("p", "Pa"), OutputSpec("w", "m^3/s", (T,))]
@@ -36,11 +35,7 @@ def write_archive(path, X, prefix, *, space=SPACE, outputs=OUTPUTS, scale=None):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("check")
-    X_train = SPACE.sample(25, method="lhs", seed=1)
-    X_test = SPACE.sample(15, method="random", seed=2)
-    gp = GaussianProcess(restarts=1, pca=4).fit(X_train, truth(X_train), space=SPACE,
-                                                units={"p": "Pa", "w": "m^3/s"})
-    res = validate(gp, X_test, truth(X_test))
+    gp, res, X_train, X_test = fitted_and_validated(truth, {"p": "Pa", "w": "m^3/s"}, 25, 15)
     emu = gp.export(tmp / "emu.safetensors", validation=res.to_dict())
     good = write_archive(tmp / "good.h5", X_train, "train-")
     write_archive(good, X_test, "test-")

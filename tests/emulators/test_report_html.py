@@ -13,10 +13,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from emulators import GaussianProcess, runtime
+from emulators import runtime
 from emulators.report import experiment_report
-from emulators.validation import diagnose, leave_one_out, validate
-from tests.emulators.contract import SPACE, smooth_function, waveform
+from emulators.validation import diagnose, leave_one_out
+from tests.emulators.contract import SPACE, fitted_and_validated, smooth_function, waveform
 
 TITLE = "twinemu experiment: windkessel check"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,11 +32,7 @@ def truth(X):
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    X = SPACE.sample(30, method="lhs", seed=1)
-    Xt = SPACE.sample(20, method="random", seed=2)
-    gp = GaussianProcess(restarts=1, pca=4).fit(X, truth(X), space=SPACE,
-                                                units={"p_mean": "Pa", "q_wave": "m^3/s"})
-    res = validate(gp, Xt, truth(Xt))
+    gp, res, X, Xt = fitted_and_validated(truth, {"p_mean": "Pa", "q_wave": "m^3/s"}, 30, 20)
     card = runtime.read_file(gp.export(out / "emulator.safetensors",
                                        validation=res.to_dict()))[0]
     html_path, md_path = experiment_report(
