@@ -25,9 +25,31 @@ def write_metrics(out: Path, metrics: dict[str, Any]) -> Path:
     return path
 
 
+def cost_table(cost: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`emulators.pipeline.stages.solver_cost`, with the solver time
+    the lower levels' runs stand in for (had they been top-level runs)."""
+    def sec(v):
+        return "–" if v is None else f"{v:.3g}"
+
+    top = cost[-1]["fidelity"]
+    lines = ["| level | training runs | median s/run | solver time (s) "
+             f"| as {top!r} runs (s) |", "|---|---|---|---|---|"]
+    lines += [f"| {c['fidelity']} | {c['runs']} | {sec(c['s_per_run'])} | {sec(c['solver_s'])} "
+              f"| {sec(c['as_top_s'])} |" for c in cost]
+    low = cost[:-1]
+    if all(c["solver_s"] is not None and c["as_top_s"] is not None for c in low):
+        spent = sum(c["solver_s"] for c in low)
+        would = sum(c["as_top_s"] for c in low)
+        lines += ["", f"The lower levels' {sum(c['runs'] for c in low)} runs took {spent:.3g} s "
+                  f"of solver time; as many {top!r} runs would take about {would:.3g} s "
+                  f"({would / spent:.2g}× as long)." if spent > 0 else ""]
+    return "\n".join(lines)
+
+
 def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, emulator, result,
                       checks, cv, sensitivity, emu_file: Path | None, elapsed: float,
-                      baseline=None, calibration: dict | None = None) -> tuple[Path, Path]:
+                      baseline=None, calibration: dict | None = None,
+                      cost: list[dict[str, Any]] | None = None) -> tuple[Path, Path]:
     """The experiment's report, ``report.html`` (self-contained) and ``report.md``: card,
     provenance of every level, metrics, Bastos–O'Hagan diagnostics, leave-one-out (exact
     GPs), plots, sensitivity, known limits."""
@@ -61,6 +83,8 @@ def experiment_report(cfg: ExperimentConfig, data: Data, out: Path, *, emulator,
 
         extra.insert(0, (f"Single-fidelity GP on the {data.training.top.fidelity!r} runs alone "
                          f"(same budget)", metrics_table(baseline, data.units), []))
+    if cost and len(cost) > 1:
+        extra.insert(0, ("Solver cost per level", cost_table(cost), []))
     if calibration is not None:
         extra.append(("Calibration", "The personalised parameters, their credible intervals, "
                       "diagnostics and plots are in [calibration/](calibration/).", []))

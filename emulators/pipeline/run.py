@@ -99,6 +99,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
                "levels": data.training.card(),
                "campaign": [s.__dict__ for s in summaries],
                "single_fidelity_baseline": baseline.to_dict() if baseline else None,
+               "solver_cost": stages.solver_cost(data),
                "cross_validation": cv.to_dict() if cv else None,
                "sensitivity": sens.to_dict() if sens else None,
                "calibration": calibration,
@@ -110,6 +111,6 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     html, rep = report.experiment_report(
         cfg, data, out, emulator=emulator, result=result, checks=checks, cv=cv,
         sensitivity=sens, emu_file=emu_file, elapsed=time.perf_counter() - t0,
-        baseline=baseline, calibration=calibration)
+        baseline=baseline, calibration=calibration, cost=metrics["solver_cost"])
     return ExperimentResult(out, data.runs[-1].archive, rep, metrics, emu_file, passed,
                             summaries, {r.fidelity: r.archive for r in data.runs}, html)

@@ -425,6 +425,31 @@ def fit(cfg: ExperimentConfig, data: Data, emulator: Any) -> Any:
     return emulator
 
 
+def solver_cost(data: Data) -> list[dict[str, Any]]:
+    """What each level's training runs cost the solver (from the archives' per-run wall
+    time, s), and what running the same number of runs at the top level would have cost.
+
+    One row per level, lowest first: ``fidelity``, ``runs`` (training runs used),
+    ``s_per_run`` (median over the level's successful runs), ``solver_s`` (runs × s_per_run),
+    ``as_top_s`` (runs × the top level's s_per_run: the solver time a single-fidelity study
+    would spend for as many top-level runs).  ``s_per_run`` is ``None`` for ingested levels
+    without timings.
+    """
+    per_run = []
+    for run in data.runs:
+        with Archive.open(run.archive) as a:
+            wall = a.provenance()["wall_time"][a.mask()]
+        wall = wall[np.isfinite(wall)]
+        per_run.append(float(np.median(wall)) if wall.size else None)
+    top = per_run[-1]
+    rows = []
+    for lv, s in zip(data.training.levels, per_run, strict=True):
+        rows.append({"fidelity": lv.fidelity, "runs": lv.n, "s_per_run": s,
+                     "solver_s": None if s is None else s * lv.n,
+                     "as_top_s": None if top is None else top * lv.n})
+    return rows
+
+
 def fit_top_level_gp(cfg: ExperimentConfig, data: Data) -> Any:
     """A single-fidelity GP on the top level's runs alone (the multi-fidelity baseline)."""
     from emulators import GaussianProcess

@@ -54,7 +54,14 @@ def test_two_level_experiment_nests_designs_and_maps_outputs(tmp_path):
     val = res.metrics["validation"]["outputs"]
     assert set(val) == {"p_mean", "PP"}
     assert res.metrics["single_fidelity_baseline"] is not None
+    cost = res.metrics["solver_cost"]  # wall times read back from the level archives
+    assert [(c["fidelity"], c["runs"]) for c in cost] == [("coarse", 24), ("fine", 8)]
+    for c in cost:
+        assert c["s_per_run"] > 0
+        assert c["solver_s"] == pytest.approx(c["runs"] * c["s_per_run"])
+        assert c["as_top_s"] == pytest.approx(c["runs"] * cost[-1]["s_per_run"])
     report = res.report.read_text()
+    assert "Solver cost per level" in report and "| coarse | 24 |" in report
     assert "Fidelity levels" in report and "| coarse | windkessel3 1.0 | 24 | 0 |" in report
     from emulators import runtime
 
@@ -95,3 +102,6 @@ def test_fidelity_chain_experiment_beats_the_1d_only_gp(tmp_path):
     assert min(mf[k]["r2"] for k in scalars) > 0.99
     for k in scalars:
         assert 0.80 <= mf[k]["coverage"] <= 1.0, (k, mf[k]["coverage"])
+    # the report prices the 0D runs against as many 1D runs
+    assert "runs took" in res.report.read_text()
+    assert [c["fidelity"] for c in res.metrics["solver_cost"]] == ["0d", "1d"]
