@@ -23,7 +23,8 @@ split step per vessel with ∂Q/∂x = 0 at the vessel ends.  It is NOT first or
 the observed grid order is 0.5–0.7 (tapered viscous vessel, RCR outlet, Γ = 2, 50–400 cells;
 1.4–1.9 at Γ = 0.2); the stiff split step, ν Δt/Δx² ≈ 2–14, likely limits it; a one-sided
 end flux using the boundary flow did not help.  Linear attenuation of a small wave agrees
-with the dispersion relation to 0.4 % (Γ = 1) – 1 % (Γ = 2) over 1 m (test_numerics_review).
+with the dispersion relation to 0.4 % (Γ = 1) – 1 % (Γ = 2) over 1 m
+(tests/simulators/oned/test_physical_limits_and_diagnostics.py).
 
 Every step checks the physical range of the state (statuses 7–9): A/A_ref in
 [A_REL_MIN, A_REL_MAX], subcritical |u| < c, P in [P_MIN, P_MAX].

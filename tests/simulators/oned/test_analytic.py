@@ -156,7 +156,7 @@ def test_observed_order_of_accuracy_with_junction():
 
     from simulators.oned.io import table_inlet
 
-    from .test_numerics_review import _bifurcation
+    from .test_physical_limits_and_diagnostics import _bifurcation
 
     def case(n):
         t = np.linspace(0.0, 0.5, 2001)[:-1]

@@ -1,4 +1,4 @@
-"""Review findings on inputs: published Boileau forms, value checks of targets, openBF
+"""Inputs are checked: published Boileau forms, value checks of targets, openBF
 conversion, named errors for malformed values, explicit P_ref, targets without effect."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review findings on the 1D solver's numerics: physical-range failures, a junction
+"""The 1D solver at its physical limits and its diagnostics: physical-range failures, a junction
 diagnostic that is not exact by construction, and boundary probes."""
 
 from __future__ import annotations
