@@ -105,3 +105,22 @@ def test_fidelity_chain_experiment_beats_the_1d_only_gp(tmp_path):
     # the report prices the 0D runs against as many 1D runs
     assert "runs took" in res.report.read_text()
     assert [c["fidelity"] for c in res.metrics["solver_cost"]] == ["0d", "1d"]
+
+
+@pytest.mark.slow
+def test_37_artery_fidelity_chain_saves_1d_solver_time(tmp_path):
+    """README: `twinemu run experiment=mf_oned_37artery` (about 10 min on 2 cores) — 120
+    lumped-0D runs under 10 1D runs of the 37-artery network. The multi-fidelity emulator is
+    at least as accurate as a GP on the same 10 1D runs, and the 0D runs cost a small
+    fraction of as many 1D runs."""
+    cfg = _compose("experiment=mf_oned_37artery", "progress=false", "sensitivity.enabled=false",
+                   f"archive={tmp_path / 'a.h5'}")
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    mf = res.metrics["validation"]["outputs"]
+    sf = res.metrics["single_fidelity_baseline"]["outputs"]
+    scalars = [k for k in mf if not k.startswith("P_wave")]
+    assert np.mean([mf[k]["r2"] for k in scalars]) >= np.mean([sf[k]["r2"] for k in scalars])
+    assert min(mf[k]["r2"] for k in mf) > 0.999
+    lo, hi = res.metrics["solver_cost"]
+    assert (lo["fidelity"], lo["runs"], hi["runs"]) == ("0d", 120, 10)
+    assert lo["as_top_s"] > 10 * lo["solver_s"]  # a 0D run costs < 1/10 of a 1D run
