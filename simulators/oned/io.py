@@ -123,8 +123,14 @@ def load_network(path: str | Path, *, strict: bool = True) -> Network:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ConfigurationError(f"cannot read network file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:   # one line, and none of the file's content
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigurationError(f"network file {path} is not valid YAML: {what}{where}"
+                                 ) from exc
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{path}: not a YAML mapping")
     if "format" in data:
