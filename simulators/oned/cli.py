@@ -138,8 +138,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulators.on
                       points=args.points, cfl=args.cfl, max_cycles=args.max_cycles,
                       min_cycles=args.min_cycles, tol=args.tol, refine=args.refine,
                       strict=args.strict)
-        except (ConfigurationError, ParameterError) as exc:
-            status, message = EXIT_USAGE, f"{err} {exc}"
+        except (ConfigurationError, ParameterError) as exc:   # the importer's API hint → flag
+            status, message = EXIT_USAGE, f"{err} " + str(exc).replace(
+                "load with strict=False", "run with --no-strict")
         except SimulationError as exc:
             status, message = EXIT_FAILED, f"{err} solver failed: {exc}"
         except OSError as exc:
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m simulators.on
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     if status != EXIT_OK:
-        print(message, file=sys.stderr)
+        print(" ".join(message.split()), file=sys.stderr)     # one line, whatever the cause
         return status
     if not args.quiet:
         print(f"{doc['network']}: periodic after {doc['cycles']} cycles "
