@@ -47,7 +47,7 @@ def in_process(tmp_path: Path, space) -> OneDSimulator:
     params = [{"name": p.name, "low": p.low, "high": p.high, "unit": p.unit,
                "target": TARGETS[p.name]} for p in space]
     return OneDSimulator(folder / "cca.yaml", parameters=params, sites=sites,
-                         outputs=["P_sys", "P_dia", "P_mean", "PP", "Q_mean"],
+                         outputs=["P_sys", "P_dia", "P_mean", "PP", "Q_max"],
                          solver={"cfl": 0.9, "max_cycles": 30, "min_cycles": 2, "tol": 1e-3},
                          phase_points=100)
 
