@@ -188,7 +188,10 @@ def table_inlet(vessel: str, t: np.ndarray, q: np.ndarray, period: float, *,
         ph, q = ph[:-1], q[:-1]
     if ph[-1] >= 1.0:
         raise ConfigurationError(f"{where}: t runs past the period {period} s")
-    return Inlet(vessel, period, ph, q, scale)
+    # contiguous copies: a column of a loaded table is a strided view, which would make the
+    # Numba kernels compile (and cache) a second, strided specialisation
+    return Inlet(vessel, period, np.ascontiguousarray(ph, dtype=float),
+                 np.ascontiguousarray(q, dtype=float), scale)
 
 
 def function_inlet(vessel: str, q, period: float, *, samples: int = FOURIER_SAMPLES,
