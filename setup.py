@@ -8,5 +8,5 @@ setup(
     packages=find_packages(include=["emulators*", "simulators*", "datasets*"])
     + ["twinemu_conf"],
     package_dir={"twinemu_conf": "conf"},
-    package_data={"twinemu_conf": ["*.yaml", "**/*.yaml"]},
+    package_data={"twinemu_conf": ["*.yaml", "**/*.yaml", "**/*.dat"]},
 )

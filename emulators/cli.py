@@ -12,6 +12,7 @@
     twinemu sensitivity EMULATOR_FILE [--out DIR]   Sobol' indices, both intervals, Morris
     twinemu calibrate EMULATOR_FILE OBSERVATIONS    personalise: KOH calibration + report
     twinemu init DIR                                a starter study of your own solver
+    twinemu oned run NETWORK.yaml [--out DIR]       the 1D solver on an openBF/twinemu file
     twinemu --version                               twinemu's version
 """
 
@@ -95,6 +96,7 @@ examples:
   twinemu sensitivity emulator.safetensors --out sens/ --second-order
   twinemu calibrate emulator.safetensors patient.yaml --out outputs/patient1
   twinemu ingest runs.yaml --archive cfd.h5 --data-root /scratch/cfd --timeout 600
+  twinemu oned run cca.yaml --out cca_results     an openBF input through our 1D solver
 
 Ctrl-C stops a campaign or an ingest cleanly: finished runs stay in the archive, workers are
 stopped, exit status 130; run the same command again to resume.
@@ -483,6 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run an experiment (Hydra overrides follow; --help for options)",
                    add_help=False)
+    sub.add_parser("oned", help="the 1D solver on an openBF or twinemu network file "
+                                "(twinemu oned run --help)", add_help=False)
     p = sub.add_parser("info", help="print an emulator file's card")
     p.add_argument("file", help="emulator file (.safetensors)")
     p.add_argument("--json", action="store_true", help="print the whole card as JSON")
@@ -652,6 +656,10 @@ def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "run":
         return _hydra_run(argv[1:])
+    if argv and argv[0] == "oned":   # the solver's own command line (simulators/oned/cli.py)
+        from simulators.oned.cli import main as oned_main
+
+        return oned_main(argv[1:], prog="twinemu oned")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -86,7 +86,8 @@ class CommandSimulator:
     files : list of str, optional
         Files copied into each work folder (e.g. the solver's script or mesh); relative
         paths are taken from the current folder, else from the study folder (the parent
-        of the config folder ``twinemu run`` uses, ``$TWINEMU_CONFIG_DIR``).
+        of the config folder ``twinemu run`` uses, ``$TWINEMU_CONFIG_DIR``), else from
+        twinemu's config tree (as network files: ``simulator/networks/...``).
     timeout : float
         Seconds a run may take before it is killed (with its child processes).
     workdir : str, optional
@@ -268,6 +269,10 @@ def _find(file: str) -> Path:
     conf = os.environ.get("TWINEMU_CONFIG_DIR")
     if conf and (Path(conf).parent / path).exists():
         return (Path(conf).parent / path).resolve()
+    from simulators.paths import conf_dir  # as network files: relative to twinemu's conf/
+
+    if (conf_dir() / path).exists():
+        return (conf_dir() / path).resolve()
     return path.resolve()
 
 

@@ -8,7 +8,8 @@ Modules: ``params`` (frozen SI description), ``network`` (flat arrays), ``kernel
 ``boundary``, ``junctions`` (Numba), ``solver`` (periodic-state loop), ``record``
 (Solution, derived quantities), ``io`` (our YAML, openBF YAML), ``targets`` (parameter
 names → network quantities), ``simulator`` (the twinemu Simulator), ``lumped`` (its 0D
-Windkessel twin), ``plots``.
+Windkessel twin), ``plots``, ``cli`` (``twinemu oned run NETWORK.yaml``: the solver's command
+line, openBF-style ``.last`` files and ``qoi.json``).
 """
 
 from simulators.oned.io import load_network, save_network

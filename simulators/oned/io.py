@@ -123,8 +123,14 @@ def load_network(path: str | Path, *, strict: bool = True) -> Network:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise ConfigurationError(f"cannot read network file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:   # one line, and none of the file's content
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigurationError(f"network file {path} is not valid YAML: {what}{where}"
+                                 ) from exc
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{path}: not a YAML mapping")
     if "format" in data:
@@ -182,7 +188,10 @@ def table_inlet(vessel: str, t: np.ndarray, q: np.ndarray, period: float, *,
         ph, q = ph[:-1], q[:-1]
     if ph[-1] >= 1.0:
         raise ConfigurationError(f"{where}: t runs past the period {period} s")
-    return Inlet(vessel, period, ph, q, scale)
+    # contiguous copies: a column of a loaded table is a strided view, which would make the
+    # Numba kernels compile (and cache) a second, strided specialisation
+    return Inlet(vessel, period, np.ascontiguousarray(ph, dtype=float),
+                 np.ascontiguousarray(q, dtype=float), scale)
 
 
 def function_inlet(vessel: str, q, period: float, *, samples: int = FOURIER_SAMPLES,
