@@ -16,10 +16,10 @@ from emulators.pipeline.run import default_name
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run_dir(tmp_path: Path, *overrides: str) -> str:
+def _run_dir(tmp_path: Path, *overrides: str, key: str = "hydra.run.dir") -> str:
     """``hydra.run.dir`` as `twinemu run` resolves it (the config printed, nothing run)."""
     res = subprocess.run([sys.executable, "-m", "emulators.cli", "run", *overrides, "--cfg",
-                          "all", "--resolve", "-p", "hydra.run.dir"], cwd=tmp_path,
+                          "all", "--resolve", "-p", key], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(REPO)})
     assert res.returncode == 0, res.stdout + res.stderr
@@ -37,6 +37,13 @@ def test_cli_run_folder_is_named_after_the_experiment_or_simulator(tmp_path, ove
                                                                    folder):
     path = _run_dir(tmp_path, *overrides)
     assert path.split("/")[:2] == ["outputs", folder], path
+
+
+def test_sweep_folder_is_named_alike(tmp_path):
+    # a plain interpolation of hydra.runtime.choices: Hydra resolves the sweep folder before
+    # its HydraConfig exists, where the ${hydra:...} resolver would fail
+    path = _run_dir(tmp_path, "simulator=ishigami", key="hydra.sweep.dir")
+    assert path.split("/")[:2] == ["multirun", "ishigami_default"], path
 
 
 def test_default_name_prefers_the_experiments_own():
