@@ -1,7 +1,7 @@
 """The adaptive design loop: our GP as an emukit model (its variances are the GP's own),
 batches chosen by emukit's acquisitions, refits warm-started from the previous round, and —
-on the Ishigami function, with the budget of a one-shot LHS — a smaller held-out error than
-that LHS."""
+where few of the inputs matter, with the budget of a one-shot LHS — a much smaller held-out
+error than that LHS."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from emulators.adaptive import (
     warm_start,
 )
 from simulators.design import ParameterSpace
-from simulators.testfunctions import ishigami
+from simulators.testfunctions import branin, ishigami
 
 pytest.importorskip("emukit")
 SPACE = ParameterSpace([{"name": f"x{i}", "low": -np.pi, "high": np.pi} for i in (1, 2, 3)])
@@ -107,37 +107,57 @@ def test_warm_start_keeps_a_refit_out_of_the_all_noise_optimum():
     assert len(warm.fit_reports[0].starts) == len(cold.fit_reports[0].starts) + 1
 
 
+BRANIN6 = ParameterSpace([{"name": "x1", "low": -5.0, "high": 10.0},
+                          {"name": "x2", "low": 0.0, "high": 15.0}]
+                         + [{"name": f"z{i}", "low": 0.0, "high": 1.0} for i in range(4)])
+
+
 @pytest.fixture(scope="module")
-def ishigami_adaptive_vs_lhs():
-    """48 runs: 16 LHS + 4 batches of 8 by integrated variance reduction (2000 candidates,
-    1000 Monte Carlo points; each refit warm-started from the last round), against a 48-run
-    maximin LHS; the GP of the default config (3 starts); held-out NRMSE on 1000 random
-    points.  Returns ``{seed: (adaptive, lhs)}``."""
-    Xt = SPACE.sample(1000, method="random", seed=99)
-    Yt = _f(Xt)
+def branin6_adaptive_vs_lhs():
+    """Branin (Dixon & Szegő 1978) with four inert inputs added, 6 inputs in all (the test
+    of finding the inputs that matter, as in Wang et al. 2016): 48 runs, 16 LHS + 4 batches
+    of 8 by integrated variance reduction (1000 candidates, 500 Monte Carlo points; each
+    refit warm-started from the last round), against a one-shot 48-run maximin LHS; the GP
+    of the default config (3 starts); held-out NRMSE on 1000 random points.
+    Returns ``{seed: (adaptive, lhs)}``."""
+    def f(X):
+        return {"y": branin(X)}
+
+    def fit(X, Y, previous=None):
+        return warm_start(GaussianProcess(restarts=3, seed=0), previous).fit(X, Y,
+                                                                             space=BRANIN6)
+
+    Xt = BRANIN6.sample(1000, method="random", seed=99)
+    Yt = f(Xt)
     out = {}
     for seed in (1, 2, 3):
-        X_lhs = SPACE.sample(48, seed=seed)
-        _, nrmse_lhs = held_out_errors(_fit(X_lhs, _f(X_lhs), restarts=3), Xt, Yt)
-        X0 = SPACE.sample(16, seed=seed)
-        emu, X, _, _ = adaptive_loop(
-            lambda X, Y, prev: _fit(X, Y, prev, restarts=3), lambda Xn, r: (Xn, _f(Xn)),
-            SPACE, X0, _f(X0), Xt[:200], {"y": Yt["y"][:200]}, budget=48, batch=8,
-            acquisition="ivr", seed=seed, n_candidates=2000, n_monte_carlo=1000)
+        X_lhs = BRANIN6.sample(48, seed=seed)
+        _, nrmse_lhs = held_out_errors(fit(X_lhs, f(X_lhs)), Xt, Yt)
+        X0 = BRANIN6.sample(16, seed=seed)
+        emu, X, _, _ = adaptive_loop(fit, lambda Xn, r: (Xn, f(Xn)), BRANIN6, X0, f(X0),
+                                     Xt[:200], {"y": Yt["y"][:200]}, budget=48, batch=8,
+                                     acquisition="ivr", seed=seed, n_candidates=1000,
+                                     n_monte_carlo=500)
         assert len(X) == 48
+        # the learnt ARD lengthscales (unit cube) tell the inert inputs apart
+        ls = emu.hyperparameters["lengthscale"][0]
+        assert ls[:2].max() < 5.0 and ls[2:].min() > 20.0, ls
         out[seed] = (held_out_errors(emu, Xt, Yt)[1], nrmse_lhs)
     return out
 
 
 @pytest.mark.slow
-def test_ivr_beats_one_shot_lhs_at_equal_budget_on_ishigami(ishigami_adaptive_vs_lhs):
-    """Measured: NRMSE 0.0810 / 0.0972 / 0.0881 adaptive against 0.1005 / 0.1009 / 0.0945
-    LHS (seeds 1, 2, 3): 10% lower on average, lower at every seed.  Without the warm
-    start the refits fell into the all-noise optimum in some rounds and the two tied
-    (0.103 vs 0.100, 0.101 vs 0.101)."""
-    ratios = [a / lhs for a, lhs in ishigami_adaptive_vs_lhs.values()]
-    assert all(r < 1.0 for r in ratios), ishigami_adaptive_vs_lhs
-    assert np.mean(ratios) < 0.95, ishigami_adaptive_vs_lhs
+def test_ivr_beats_one_shot_lhs_at_equal_budget_when_few_inputs_matter(
+        branin6_adaptive_vs_lhs):
+    """The GP learns that four of the six inputs do nothing (lengthscales at their bound),
+    so integrated variance reduction fills the two that matter, where a 6-D Latin hypercube
+    spends its runs spreading over all six.  Measured (held-out NRMSE, adaptive / LHS):
+    0.00180 / 0.00313, 0.00207 / 0.00413, 0.00296 / 0.00551 at seeds 1, 2, 3 (ratios 0.57,
+    0.50, 0.54; seeds 4, 5: 0.45, 0.64); the bars below leave room for BLAS rounding
+    steering L-BFGS-B elsewhere."""
+    ratios = [a / lhs for a, lhs in branin6_adaptive_vs_lhs.values()]
+    assert all(r < 0.8 for r in ratios), branin6_adaptive_vs_lhs
+    assert np.mean(ratios) < 0.7, branin6_adaptive_vs_lhs
 
 
 def test_pipeline_records_each_round_in_the_archive(tmp_path):
