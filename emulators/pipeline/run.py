@@ -67,9 +67,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     check_targets(conf)
     cfg = validate(conf)
     sims = stages.build_simulators(cfg)
-    if cfg.name is None:  # `twinemu run` names it after the simulator's config
+    if cfg.name is None:  # named after the simulator (`twinemu run`: after its config)
         top = sims.get(cfg.levels[-1].fidelity) if cfg.levels else None
-        cfg.name = default_name(None, getattr(top, "name", None))
+        cfg.name = cfg.raw["name"] = default_name(None, getattr(top, "name", None))
     stages.check_outputs(cfg, sims)
     emulator = stages.build_emulator(cfg) if cfg.emulator is not None else None
     out = Path(output_dir)
