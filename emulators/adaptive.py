@@ -177,7 +177,20 @@ def held_out_errors(emulator: Any, X_test: np.ndarray, Y_test: Mapping[str, np.n
     return float(np.nanmin(r2)), float(np.nanmax(nrmse))
 
 
-def adaptive_loop(fit: Callable[[np.ndarray, dict[str, np.ndarray]], Any],
+def warm_start(emulator: Any, previous: Any | None) -> Any:
+    """Give ``emulator`` (unfitted) the hyperparameters of ``previous`` (fitted on a
+    smaller design) as the first start of each output's fit; returns ``emulator``.
+
+    The best start still wins, so a warm start can only raise the marginal likelihood
+    reached; it keeps a refit on a grown design from falling into a poorer optimum (such
+    as the all-noise one) that fresh starts on few runs may reach."""
+    hyper = getattr(previous, "_hyper", None)
+    if hyper and hasattr(emulator, "warm_starts"):
+        emulator.warm_starts = list(hyper)
+    return emulator
+
+
+def adaptive_loop(fit: Callable[[np.ndarray, dict[str, np.ndarray], Any], Any],
                   run: Callable[[np.ndarray, int], tuple[np.ndarray, dict[str, np.ndarray]]],
                   space: Any, X: np.ndarray, Y: dict[str, np.ndarray], X_test: np.ndarray,
                   Y_test: Mapping[str, np.ndarray], *, budget: int, batch: int = 8,
@@ -187,7 +200,9 @@ def adaptive_loop(fit: Callable[[np.ndarray, dict[str, np.ndarray]], Any],
                   ) -> tuple[Any, np.ndarray, dict[str, np.ndarray], list[Round]]:
     """Grow the design ``(X, Y)`` in batches until a target or the run ``budget`` is met.
 
-    ``fit(X, Y)`` returns a fitted GaussianProcess; ``run(X_new, round)`` simulates the
+    ``fit(X, Y, previous)`` returns a GaussianProcess fitted on ``(X, Y)``; ``previous``
+    is the last round's emulator (``None`` in the first round), to warm-start from with
+    :func:`warm_start`; ``run(X_new, round)`` simulates the
     batch and returns the successful ``(X_ok, Y_ok)``.  Returns the last emulator, the
     final design and outputs, and one :class:`Round` per fit.
     """
@@ -199,9 +214,9 @@ def adaptive_loop(fit: Callable[[np.ndarray, dict[str, np.ndarray]], Any],
     rng = np.random.default_rng(seed)
     rounds: list[Round] = []
     X, Y = np.asarray(X, float), {k: np.asarray(v) for k, v in Y.items()}
-    spent, r = len(X), 0
+    spent, r, emulator = len(X), 0, None
     while True:
-        emulator = fit(X, Y)
+        emulator = fit(X, Y, emulator)
         r2, nrmse = held_out_errors(emulator, X_test, Y_test)
         met = ((r2_target is None or r2 >= r2_target)
                and (nrmse_target is None or nrmse <= nrmse_target)

@@ -165,11 +165,13 @@ def score(metrics: dict) -> float:
 def _hydra_run(overrides: list[str]) -> int:
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
 
     from datasets.errors import AdapterError, ArchiveError, ManifestError
     from datasets.runner import RunInterrupted
     from emulators.errors import ConfigError
     from emulators.pipeline import run_experiment
+    from emulators.pipeline.run import default_name
     from simulators.errors import ConfigurationError, ParameterError
 
     if "--version" in overrides:
@@ -181,6 +183,8 @@ def _hydra_run(overrides: list[str]) -> int:
     def task(cfg) -> float | None:
         hc = HydraConfig.get()
         out = Path(hc.runtime.output_dir)
+        if cfg.name is None:  # the name of the run folder: <simulator>_default
+            cfg.name = default_name(None, hc.runtime.choices.get("simulator"))
         if hc.mode is not None and hc.mode.name == "MULTIRUN":
             status["sweep_dir"] = Path(hc.sweep.dir)
         try:
@@ -209,6 +213,8 @@ def _hydra_run(overrides: list[str]) -> int:
             status["code"] = EXIT_FAILED
         return score(res.metrics)  # what Hydra's Optuna sweeper optimises
 
+    # conf/config.yaml names the run folder `${twinemu.name:${name},<simulator chosen>}`
+    OmegaConf.register_new_resolver("twinemu.name", default_name, replace=True)
     config_path = conf_dir(explicit)
     os.environ["TWINEMU_CONFIG_DIR"] = str(config_path)  # relative files of a study
     main = hydra.main(config_path=str(config_path), config_name="config",

@@ -19,6 +19,10 @@ COLUMNS = ("job", "overrides", "emulator", "score", "r2_min", "nrmse_max", "cove
            "fit_s", "query_us", "passed")
 
 
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def job_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """One row per job folder of ``sweep_dir`` that holds a ``metrics.json``."""
     import yaml
@@ -40,8 +44,8 @@ def job_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
         timing = metrics.get("timing") or {}
         rows.append({"job": job.name, "overrides": " ".join(overrides or []),
                      "emulator": timing.get("emulator", ""),
-                     "fit_s": float(timing.get("fit_s", float("nan"))),
-                     "query_us": float(timing.get("query_us", float("nan"))),
+                     "fit_s": _number(timing.get("fit_s")),
+                     "query_us": _number(timing.get("query_us")),  # None: no export
                      "score": sum(r2) / len(r2) if r2 else float("nan"),
                      "r2_min": min(r2, default=float("nan")),
                      "nrmse_max": max(nrmse, default=float("nan")),

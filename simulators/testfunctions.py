@@ -3,6 +3,9 @@
 * Ishigami (Ishigami & Homma 1990): ``f = sin x1 + a sin² x2 + b x3⁴ sin x1`` on
   ``[-π, π]³``, whose Sobol' indices are known in closed form (:func:`ishigami_indices`).
 * Poiseuille: the steady pressure drop of a rigid tube, ``ΔP = 8 μ L Q / (π r⁴)``.
+* Branin (Dixon & Szegő 1978): a smooth 2-input function, here with inert inputs added
+  (:func:`branin`), the usual test of whether a method finds the few inputs that matter
+  (Wang et al. 2016, JAIR 55: Branin embedded in higher dimensions).
 
 They run in microseconds, so campaigns, resume and failure handling can be tested on a
 real simulator without waiting.  ``delay`` (s) makes each run sleep, ``fail_above``
@@ -29,6 +32,19 @@ def ishigami(X: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
     """Ishigami function of ``X`` ``(n, 3)``."""
     X = np.atleast_2d(X)
     return np.sin(X[:, 0]) + a * np.sin(X[:, 1]) ** 2 + b * X[:, 2] ** 4 * np.sin(X[:, 0])
+
+
+def branin(X: np.ndarray) -> np.ndarray:
+    """Branin function of ``X`` ``(n, d)``, ``d >= 2``, on ``x1 ∈ [-5, 10]``, ``x2 ∈ [0, 15]``;
+    columns after the second are inert (they do not change the value).
+
+    ``f = (x2 − 5.1 x1²/(4π²) + 5 x1/π − 6)² + 10 (1 − 1/(8π)) cos x1 + 10``
+    (Dixon & Szegő 1978; Surjanovic & Bingham's Virtual Library of Simulation Experiments).
+    """
+    X = np.atleast_2d(X)
+    x1, x2 = X[:, 0], X[:, 1]
+    return ((x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2
+            + 10 * (1 - 1 / (8 * math.pi)) * np.cos(x1) + 10)
 
 
 def ishigami_indices(a: float = 7.0, b: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

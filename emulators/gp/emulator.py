@@ -153,6 +153,9 @@ class GaussianProcess(Emulator):
         self.fit_reports: list[OutputFit] = []
         self._hyper: list[Hyper] = []
         self._card_extra: dict[str, Any] = {}
+        #: Per latent output, hyperparameters tried first by the next fit (run to the end,
+        #: the best start still wins): a refit on a grown design starts from the last fit.
+        self.warm_starts: list[Hyper] = []
 
     def __repr__(self) -> str:
         return f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, pca={self.pca})"
@@ -196,6 +199,10 @@ class GaussianProcess(Emulator):
         for j in range(Z.shape[1]):
             y = Z[sub, j]
             starts: list[Hyper] = []
+            if j < len(self.warm_starts) and len(self.warm_starts[j].lengthscale) == d:
+                w = self.warm_starts[j]  # this output's optimum on a previous design
+                starts.append(Hyper(w.lengthscale.copy(), w.outputscale, w.noise,
+                                    float(np.mean(y))))
             if self._hyper:  # warm start from the neighbouring output
                 prev = self._hyper[-1]
                 starts.append(Hyper(prev.lengthscale.copy(), prev.outputscale, prev.noise,

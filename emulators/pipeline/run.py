@@ -42,6 +42,12 @@ def resolve_config(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
+def default_name(name: str | None, simulator: str | None) -> str:
+    """The experiment's name: ``name`` when set, else ``<simulator>_default`` (the
+    simulator's config name on the command line, its own ``name`` in the API)."""
+    return str(name) if name else f"{simulator or 'experiment'}_default"
+
+
 def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None = None
                    ) -> ExperimentResult:
     """Run one experiment: levels → fit → validate → analyse → export → report.
@@ -50,7 +56,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     ----------
     cfg : DictConfig or dict
         The composed experiment config (see ``conf/config.yaml``); validated whole, and its
-        targets checked against the registry, before anything runs.
+        targets checked against the registry, before anything runs.  A ``name`` of
+        ``None`` becomes ``<simulator name>_default`` (e.g. ``ishigami_default``).
     output_dir : path
         Where this run's report, plots, metrics and emulator file go.
     root : path, optional
@@ -60,6 +67,9 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     check_targets(conf)
     cfg = validate(conf)
     sims = stages.build_simulators(cfg)
+    if cfg.name is None:  # named after the simulator (`twinemu run`: after its config)
+        top = sims.get(cfg.levels[-1].fidelity) if cfg.levels else None
+        cfg.name = cfg.raw["name"] = default_name(None, getattr(top, "name", None))
     stages.check_outputs(cfg, sims)
     emulator = stages.build_emulator(cfg) if cfg.emulator is not None else None
     out = Path(output_dir)
@@ -77,7 +87,7 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
     data = stages.run_levels(cfg, sims, root)
     rounds = None
     if cfg.design.adaptive:
-        data, rounds = stages.adapt(cfg, data, sims, root)
+        data, rounds = stages.adapt(cfg, data, sims, root, emulator)
     t_fit = time.perf_counter()
     emulator = stages.fit(cfg, data, emulator)
     fit_s = time.perf_counter() - t_fit

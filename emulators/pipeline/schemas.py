@@ -144,7 +144,7 @@ class ExportConfig:
 class ExperimentConfig:
     """The whole experiment, validated."""
 
-    name: str
+    name: str | None  # None until run_experiment names it after the simulator
     seed: int
     design: DesignConfig
     validation: ValidationConfig
@@ -251,8 +251,9 @@ def validate(conf: dict[str, Any]) -> ExperimentConfig:
     if unknown:
         raise ConfigError(f"unknown top-level config key(s) {unknown}; valid keys are "
                           f"{sorted(TOP_LEVEL_KEYS)}")
-    name = conf.get("name", "experiment")
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    name = conf.get("name")  # None: named after the simulator (run_experiment)
+    if name is not None and (not isinstance(name, str) or not _SAFE_NAME.match(name)
+                             or ".." in name):
         raise ConfigError(f"'name' must be a short name of letters, digits, '_', '-' or '.' "
                           f"(it names folders under outputs/), got {name!r}")
     seed = conf.get("seed")

@@ -178,6 +178,9 @@ def simulator_config(name: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"'{where}': no simulator config {name!r} in {path.parent} "
                           f"(known: {', '.join(known)})")
     conf = yaml.safe_load(path.read_text())
+    if isinstance(conf, dict) and "defaults" in conf and isinstance(conf.get("simulator"),
+                                                                    dict):
+        conf = conf["simulator"]  # a global-package file that also picks design and checks
     if not isinstance(conf, dict):
         raise ConfigError(f"'{where}': {path} is not a mapping")
     return conf
@@ -510,16 +513,17 @@ def export(cfg: ExperimentConfig, emulator: Any, out: Path, validation: dict[str
 
 
 # -- stage 1b: adaptive design -----------------------------------------------------------------
-def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
-          ) -> tuple[Data, list[dict[str, Any]]]:
+def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path,
+          emulator: Any = None) -> tuple[Data, list[dict[str, Any]]]:
     """Add runs where the emulator is unsure (:mod:`emulators.adaptive`) until
     ``design.adaptive``'s held-out target or run budget is met; each batch is a campaign
     into the level's archive with ids ``train-a<round>-<k>``.  Returns the data re-read
-    with every run, and the rounds."""
+    with every run, and the rounds; ``emulator`` (the experiment's, unfitted) is given the
+    loop's last hyperparameters as a warm start."""
     import re
 
     from datasets.campaign import run_campaign
-    from emulators.adaptive import adaptive_loop, rounds_table
+    from emulators.adaptive import adaptive_loop, rounds_table, warm_start
 
     a = cfg.design.adaptive or {}
     if len(cfg.levels) != 1 or cfg.levels[0].simulator is None:
@@ -533,8 +537,8 @@ def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
     offset = max(done, default=0)  # a rerun continues the round numbers: ids stay unique
     executor = instantiate(cfg.executor or _default_executor(), "executor")
 
-    def fit_xy(X: np.ndarray, Y: dict[str, np.ndarray]) -> Any:
-        emulator = instantiate(cfg.emulator, "emulator")
+    def fit_xy(X: np.ndarray, Y: dict[str, np.ndarray], previous: Any) -> Any:
+        emulator = warm_start(instantiate(cfg.emulator, "emulator"), previous)
         return emulator.fit(X, Y, space=data.space, units=data.units)
 
     def simulate(X_new: np.ndarray, r: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -553,7 +557,7 @@ def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
 
     top = data.training.top
     try:
-        _, _, _, rounds = adaptive_loop(
+        last, _, _, rounds = adaptive_loop(
             fit_xy, simulate, data.space, top.X, dict(top.Y), data.X_test, data.Y_test,
             budget=int(a["budget"]), batch=int(a.get("batch", 8)),
             acquisition=str(a.get("acquisition", "ivr")), r2_target=a.get("r2_min"),
@@ -561,6 +565,8 @@ def adapt(cfg: ExperimentConfig, data: Data, sims: dict[str, Any], root: Path
             n_monte_carlo=int(a.get("monte_carlo", 1000)), seed=cfg.seed)
     finally:
         executor.close()
+    # the experiment's own fit on every run starts from the loop's last hyperparameters
+    warm_start(emulator, last)
     return _read_data(cfg, data.runs, data.space, data.simulator), rounds_table(rounds)
 
 

@@ -38,6 +38,19 @@ def test_summary_table_ranks_jobs_by_mean_r2(tmp_path):
     assert len(csv_rows) == 4
 
 
+def test_jobs_without_an_exported_file_have_no_query_time(tmp_path):
+    """`export.enabled=false`: metrics.json records query_us null; the row says nan."""
+    _job(tmp_path, 0, [0.99], True, ["emulator.kernel=rbf"])
+    metrics = json.loads((tmp_path / "0" / "metrics.json").read_text())
+    metrics["timing"]["query_us"] = None
+    (tmp_path / "0" / "metrics.json").write_text(json.dumps(metrics))
+    assert write_summary(tmp_path) is not None
+    from emulators.sweep import job_rows
+
+    (row,) = job_rows(tmp_path)
+    assert math.isnan(row["query_us"]) and row["fit_s"] == 1.5 and row["score"] == 0.99
+
+
 def test_no_jobs_no_summary(tmp_path):
     assert write_summary(tmp_path) is None
 
