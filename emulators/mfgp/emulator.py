@@ -79,6 +79,10 @@ class MultiFidelityGP(Emulator):
         ``(t_{ν,0.975}/z_{0.975})²`` with ``ν = n_t − p`` (the Student-t interval of an
         estimated signal variance; Le Gratiet & Garnier 2014, §3.3), ``"loo"`` by the
         leave-one-out estimate ``mean_i e_i²/s_i²`` (Bachoc 2013).
+    parameter_uncertainty : bool
+        Add the spread of the predictor over the Laplace posterior of each linear level's
+        estimated lengthscales and signal variance to its variance (Kackar & Harville
+        1984; :mod:`emulators.mfgp.plugin`).  ``False`` gives the plain plug-in variance.
     """
 
     kind = "mfgp"
@@ -88,7 +92,8 @@ class MultiFidelityGP(Emulator):
                  rho: str = "constant", restarts: int = 3, max_iter: int = 200,
                  tol: float = 1e-9, noise_floor: float = 1e-6,
                  pca: float | int | None = None, mc_draws: int = 200,
-                 calibrate: str | None = None, seed: int | None = 0):
+                 calibrate: str | None = None, parameter_uncertainty: bool = True,
+                 seed: int | None = 0):
         super().__init__()
         if kind not in ("linear", "nonlinear"):
             raise ValueError(f"unknown kind {kind!r}; choose 'linear' (Kennedy-O'Hagan) or "
@@ -110,6 +115,7 @@ class MultiFidelityGP(Emulator):
         if calibrate not in ("loo", "t", None):
             raise ValueError(f"unknown calibrate {calibrate!r}; choose 'loo', 't' or None")
         self.calibrate = calibrate
+        self.parameter_uncertainty = bool(parameter_uncertainty)
         self.seed = seed
         self.fit_reports: list[list[FitReport]] = []
         self.levels_card: list[dict[str, Any]] = []
@@ -245,7 +251,7 @@ class MultiFidelityGP(Emulator):
                 U, H, Z.T, kernel=self.kernel, F=F, restarts=self.restarts,
                 max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
                 delta_scale=1.0 if t == 0 or F is not None else 0.1,
-                calibrate=self.calibrate,
+                calibrate=self.calibrate, parameter_uncertainty=self.parameter_uncertainty,
                 seed=None if self.seed is None else self.seed + t)
             self.fit_reports.append(reports)
             info["fit"] = [r.status for r in reports]
@@ -305,6 +311,7 @@ class MultiFidelityGP(Emulator):
             card.pop("rho")
         return {**card, "kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
                 "calibrate": self.calibrate,
+                "parameter_uncertainty": self.parameter_uncertainty,
                 **({"mc_draws": self.mc_draws} if self.link == "nonlinear" else {})}
 
     def level_predictions(self, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:

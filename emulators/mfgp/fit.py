@@ -11,12 +11,14 @@ import torch
 
 from emulators.gp.fit import FitReport
 from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
+from emulators.mfgp.plugin import parameter_sensitivity
 
 
 def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
-              calibrate: str | None = None, seed: int | None = 0
+              calibrate: str | None = None, parameter_uncertainty: bool = True,
+              seed: int | None = 0
               ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
@@ -61,7 +63,11 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         _scale_variance(model, loo_variance_factor(model, Ut, Ft, Ht, yt))
     elif calibrate == "t":
         _scale_variance(model, student_t_factor(n - H.shape[2]))
-    return posterior_arrays(model, Ut, Ft, Ht, yt), reports
+    arrays = posterior_arrays(model, Ut, Ft, Ht, yt)
+    if parameter_uncertainty and F is None:
+        arrays.update(parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
+                                            arrays["outputscale"], arrays["noise"]))
+    return arrays, reports
 
 
 def loo_variance_factor(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
