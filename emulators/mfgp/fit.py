@@ -10,7 +10,14 @@ import numpy as np
 import torch
 
 from emulators.gp.fit import FitReport
-from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
+from emulators.mfgp.model import (
+    LOG_LS_PRIOR,
+    LOG_LS_PRIOR_DELTA,
+    LevelModel,
+    gls,
+    initialise,
+    restricted_nll,
+)
 from emulators.mfgp.plugin import parameter_sensitivity
 
 
@@ -31,12 +38,18 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     Ht = torch.as_tensor(H, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.float64)
     Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
-    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None)
+    # δ_t of a linear level (regressors beyond the constant) gets the discrepancy prior
+    prior = LOG_LS_PRIOR_DELTA if H.shape[2] > 1 else LOG_LS_PRIOR
+    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
     def loss() -> torch.Tensor:
         return restricted_nll(model, Ut, Ft, Ht, yt)
 
+    # with 5 points the restricted likelihood has several modes: rank the restarts by the
+    # posterior mass around each (Laplace), not the density at it, so a sharp spurious mode
+    # (one short lengthscale threading the points) does not win over a broad one
+    laplace = parameter_uncertainty and F is None
     best = torch.full((m,), float("inf"), dtype=torch.float64)
     best_state = None
     reports = []
@@ -46,6 +59,9 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         reports.append(report)
         now = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
                            dtype=torch.float64)
+        if laplace and torch.isfinite(now).any():
+            now = torch.where(torch.isfinite(mass := _neg_log_mass(model, U, H, y, prior)),
+                              mass, now)
         better = torch.isfinite(now) & (now < best)
         if best_state is None:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -65,9 +81,23 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         _scale_variance(model, student_t_factor(n - H.shape[2]))
     arrays = posterior_arrays(model, Ut, Ft, Ht, yt)
     if parameter_uncertainty and F is None:
-        arrays.update(parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
-                                            arrays["outputscale"], arrays["noise"]))
+        sens = parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
+                                     arrays["outputscale"], arrays["noise"], prior)
+        sens.pop("neg_log_mass")
+        arrays.update(sens)
     return arrays, reports
+
+
+def _neg_log_mass(model: LevelModel, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+                  prior: tuple[float, float]) -> torch.Tensor:
+    """Per-point −log Laplace posterior mass of the current fit, one per output ``(m,)``
+    (``inf`` where it cannot be formed); see :func:`parameter_sensitivity`."""
+    with torch.no_grad():
+        ls = model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy()
+        out = parameter_sensitivity(model.kind, U, H, y, ls,
+                                    model.delta.outputscale.reshape(-1).numpy(),
+                                    model.noise.reshape(-1).numpy(), prior)
+    return torch.as_tensor(out["neg_log_mass"] / U.shape[0], dtype=torch.float64)
 
 
 def loo_variance_factor(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,

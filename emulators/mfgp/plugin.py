@@ -47,7 +47,7 @@ def _cov(kind: str, U: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     return torch.exp(theta[d]) * _profile(kind, r2)
 
 
-def _solve(kind, U, H, y, noise, theta):
+def _solve(kind, U, H, y, noise, theta, prior=LOG_LS_PRIOR):
     """``(loss, α, β̂)`` of one output at ``θ`` (Le Gratiet & Garnier 2014 eq. 3.4)."""
     n, p = H.shape
     # the nugget scales with σ² (fixed ratio σn²/σ², its estimate): μ is then invariant
@@ -61,7 +61,7 @@ def _solve(kind, U, H, y, noise, theta):
     beta = torch.linalg.solve(G, A.T @ b)
     r = b - A @ beta
     alpha = torch.linalg.solve_triangular(L.T, r, upper=True)[:, 0]
-    mu, sd = LOG_LS_PRIOR
+    mu, sd = prior
     loss = 0.5 * (r**2).sum() + torch.log(torch.diagonal(L)).sum() \
         + 0.5 * torch.linalg.slogdet(G)[1] + 0.5 * (((theta[:d] - mu) / sd) ** 2).sum()
     return loss, alpha, beta[:, 0]
@@ -80,9 +80,12 @@ def _interior(theta: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
 
 def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
                           lengthscale: np.ndarray, outputscale: np.ndarray,
-                          noise: np.ndarray) -> dict[str, np.ndarray]:
+                          noise: np.ndarray, prior: tuple[float, float] = LOG_LS_PRIOR
+                          ) -> dict[str, np.ndarray]:
     """``theta_cov (m, J, J)``, ``dalpha (m, J, n)``, ``dbeta (m, J, p)`` with
-    ``J = d + 1`` for a level fitted on ``U (n, d)``, ``H (m, n, p)``, ``y (m, n)``.
+    ``J = d + 1`` for a level fitted on ``U (n, d)``, ``H (m, n, p)``, ``y (m, n)``, and
+    ``neg_log_mass (m,)``, the Laplace estimate of −log of θ's posterior mass near ``θ̂``
+    (up to a constant; ``inf`` where it could not be formed).
 
     ``Σ_θ`` is the inverse Hessian of the restricted negative log posterior at ``θ̂``
     (a Laplace approximation of θ's posterior); the Hessian's eigenvalues are floored at
@@ -98,8 +101,8 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
     d = U.shape[1]
     Ut = torch.as_tensor(U, dtype=torch.float64)
     out = {"theta_cov": np.zeros((m, d + 1, d + 1)), "dalpha": np.zeros((m, d + 1, n)),
-           "dbeta": np.zeros((m, d + 1, p))}
-    floor = 1.0 / LOG_LS_PRIOR[1] ** 2
+           "dbeta": np.zeros((m, d + 1, p)), "neg_log_mass": np.full(m, np.inf)}
+    floor = 1.0 / prior[1] ** 2
     for i in range(m):
         Hi = torch.as_tensor(H[i], dtype=torch.float64)
         yi = torch.as_tensor(y[i], dtype=torch.float64)
@@ -108,10 +111,11 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
                                 dtype=torch.float64)
 
         def f(th, Hi=Hi, yi=yi, nz=nz):
-            return _solve(kind, Ut, Hi, yi, nz, th)
+            return _solve(kind, Ut, Hi, yi, nz, th, prior)
 
         try:
             free = _interior(theta)
+            loss = f(theta)[0]
             grad = torch.func.grad(lambda th, f=f: f(th)[0])(theta)[free]
             hess = torch.func.hessian(lambda th, f=f: f(th)[0])(theta)[free][:, free]
             w, E = torch.linalg.eigh(0.5 * (hess + hess.T))
@@ -126,6 +130,10 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
         if not (torch.isfinite(cov).all() and torch.isfinite(da).all()
                 and torch.isfinite(db).all()):
             continue
+        # −log of the Laplace posterior mass around θ̂ (MacKay 1992, eq. 4.4: the density
+        # times the Occam factor (2π)^{J/2} |∇²ℓ|^{−1/2}): ranks the restarts' modes
+        out["neg_log_mass"][i] = float(loss + 0.5 * torch.log(w.clamp_min(floor)).sum()
+                                       - 0.5 * len(w) * math.log(2 * math.pi))
         # Laplace needs a stationary point: a slope of more than one posterior s.d. per
         # log-unit means the fit stopped on a ridge (e.g. an ill-conditioned RBF level)
         sd = torch.sqrt(torch.diagonal(cov)[free].clamp_min(0.0))

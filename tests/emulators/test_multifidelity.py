@@ -73,22 +73,6 @@ def test_forrester_recovers_the_scale_factor():
     assert abs(rho - 2.0) < max(3 * sd, 0.05), (rho, sd)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name, r2_min", [("park", 0.95), ("borehole", 0.99)])
-def test_pairs_beat_high_fidelity_gp_with_honest_intervals(name, r2_min):
-    _check(_run(name, range(3)), r2_min)
-
-
-@pytest.mark.slow
-def test_currin_beats_high_fidelity_gp_but_intervals_are_short():
-    # Known shortfall, kept visible: 95% intervals cover ~0.80, not 0.90.  The cause is
-    # level 0: f_l has a kink at x2 = 0.05 (max(0, x2 − 0.05), Xiong et al. 2013 eq. 22)
-    # and a steep rise at x1 → 0, which a stationary kernel on 12 points misses — the
-    # single-fidelity GaussianProcess on the same 12 low-fidelity points covers only 0.84
-    # of f_l, and 24 points do not help.  Tightened to [0.90, 0.98] once level 0 is fixed.
-    _check(_run("currin", range(3)), 0.75, coverage=(0.75, 0.98))  # measured 0.786, 0.801
-
-
 def test_nonlinear_option_learns_perdikaris_pair():
     # f_h = (x − √2) f_l², f_l = sin 8πx; 50 / 14 points (Perdikaris et al. 2017, §3.1):
     # NARGP with squared-exponential kernels, as in the paper, reaches relative L2 error
@@ -298,30 +282,46 @@ def test_linear_rho_recovers_a_varying_scale(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["forrester", "borehole"])
-def test_at_least_as_accurate_as_emukit_linear_model(name):
-    """Issue 7: R² at least that of emukit's linear multi-fidelity model on the same nested
-    data (pooled over 3 seeds).  Not met on Park 4D (ours 0.983, emukit 0.988–0.992 with
-    its unseeded restarts): a known shortfall, measured by benchmarks/multifidelity.py."""
+@pytest.mark.parametrize("name, r2_min, coverage", [
+    ("forrester", 0.98, (0.90, 0.98)),
+    # Currin: 0.877 measured, a known shortfall kept visible.  Level 0 carries ~90% of the
+    # variance and its GP on 12 points is over-confident (covers 0.82-0.95 of f_l by seed):
+    # f_l rises from 3 to 11 over x1 in [0, 0.1] and is flat after, which a stationary
+    # kernel cannot represent; emukit (0.76) and SMT MFK (0.62) cover less.
+    ("currin", 0.80, (0.85, 0.98)),
+    ("park", 0.97, (0.90, 0.98)),
+    ("borehole", 0.99, (0.90, 0.98)),
+])
+def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage):
+    """Issue 7 on the four standard pairs, nested designs, pooled over 3 seeds and 500
+    held-out points each: R² at least that of emukit's linear multi-fidelity model on the
+    same data (its restarts are unseeded: 0.002 of slack), above a GP on the
+    high-fidelity points alone, and 95% intervals covering 0.90–0.98 of the truth."""
     pytest.importorskip("GPy")
     pytest.importorskip("emukit")
     from benchmarks.multifidelity import METHODS
 
     P = PAIRS[name]
     space = _space(P["bounds"])
-    err_ours, err_peer, var_y = [], [], []
+    err_ours, err_peer, err_gp, var_y, inside = [], [], [], [], []
     for s in range(3):
         Xl, Xh = nested_design(P["bounds"], P["n_low"], P["n_high"], s)
         Xt = space.sample(500, method="random", seed=1000 + s)
         yt = P["high"](Xt)
         yl, yh = P["low"](Xl), P["high"](Xh)
-        mean, _ = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
-                                              space=space).predict(Xt)
+        mean, var = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
+                                                space=space).predict(Xt)
         peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        gp = GaussianProcess(restarts=2, seed=s).fit(Xh, yh, space=space).predict(Xt)[0]
         err_ours.append((mean - yt) ** 2)
         err_peer.append((peer - yt) ** 2)
+        err_gp.append((gp - yt) ** 2)
         var_y.append(np.full_like(yt, yt.var()))
+        inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(var))
     v = np.concatenate(var_y).mean()
-    r2_ours = 1 - np.concatenate(err_ours).mean() / v
-    r2_peer = 1 - np.concatenate(err_peer).mean() / v
-    assert r2_ours >= r2_peer - 0.002, (r2_ours, r2_peer)
+    r2 = {k: 1 - np.concatenate(e).mean() / v
+          for k, e in (("ours", err_ours), ("emukit", err_peer), ("gp", err_gp))}
+    assert r2["ours"] >= max(r2["emukit"] - 0.002, r2_min), r2
+    assert r2["ours"] > r2["gp"], r2
+    assert coverage[0] <= np.concatenate(inside).mean() <= coverage[1], (
+        np.concatenate(inside).mean(), r2)
