@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from emulators.gp.fit import FitReport
+from emulators.gp.fit import FitReport, minimise
 from emulators.mfgp.model import (
     LOG_LS_PRIOR,
     LOG_LS_PRIOR_DELTA,
@@ -55,7 +55,8 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     reports = []
     for r in range(restarts):
         initialise(model, r, gen, delta_scale)
-        report = _lbfgs(model, loss, max_iter=max_iter, tol=tol)
+        report = minimise([p for p in model.parameters() if p.requires_grad], loss,
+                          max_iter=max_iter, tol=tol)
         reports.append(report)
         now = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
                            dtype=torch.float64)
@@ -176,61 +177,3 @@ def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
             out["rho_outputscale"] = model.rho.outputscale.reshape(-1).numpy()
             out["f_lengthscale"] = model.f.lengthscale.reshape(-1).numpy()
         return {k: np.ascontiguousarray(v, dtype=np.float64).copy() for k, v in out.items()}
-
-
-def _lbfgs(model: torch.nn.Module, loss_fn, *, max_iter: int, tol: float,
-           chunk: int = 25) -> FitReport:
-    """L-BFGS (strong Wolfe) on ``loss_fn().sum()`` in chunks; a step that breaks down
-    (failed Cholesky, non-finite loss) rolls back to the last finite point (as
-    :func:`emulators.gp.fit.fit_mll`)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-
-    def snapshot():
-        return [p.detach().clone() for p in params]
-
-    def restore(saved):
-        with torch.no_grad():
-            for p, s in zip(params, saved, strict=True):
-                p.copy_(s)
-
-    try:
-        with torch.no_grad():
-            last = loss_fn()
-    except (RuntimeError, ValueError) as exc:
-        return FitReport("failed", 0, [float("nan")], message=str(exc))
-    if not torch.isfinite(last).all():
-        return FitReport("failed", 0, last.tolist(), message="non-finite loss at the start")
-    good, done, status, message = snapshot(), 0, "max_iter", ""
-    while done < max_iter:
-        n = min(chunk, max_iter - done)
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, tolerance_grad=1e-9,
-                                tolerance_change=tol, history_size=20,
-                                line_search_fn="strong_wolfe")
-
-        def closure(opt=opt):
-            opt.zero_grad()
-            value = loss_fn().sum()
-            if torch.isfinite(value):
-                value.backward()
-            return value
-
-        try:
-            opt.step(closure)
-            with torch.no_grad():
-                now = loss_fn()
-        except (RuntimeError, ValueError) as exc:
-            restore(good)
-            status, message = "stopped", f"stopped at the last finite point: {exc}"
-            break
-        if not torch.isfinite(now).all():
-            restore(good)
-            status, message = "stopped", "stopped at the last finite point: non-finite loss"
-            break
-        used = int(opt.state[opt._params[0]].get("n_iter", n))
-        done += used
-        change = float((last.sum() - now.sum()).abs())
-        last, good = now, snapshot()
-        if used < n or change <= tol * max(1.0, float(now.sum().abs())):
-            status = "converged"
-            break
-    return FitReport(status, done, last.tolist(), message)

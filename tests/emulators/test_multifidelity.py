@@ -282,20 +282,24 @@ def test_linear_rho_recovers_a_varying_scale(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, r2_min, coverage", [
-    ("forrester", 0.98, (0.90, 0.98)),
+@pytest.mark.parametrize("name, r2_min, coverage, slack", [
+    ("forrester", 0.98, (0.90, 0.98), 0.0),
     # Currin: 0.877 measured, a known shortfall kept visible.  Level 0 carries ~90% of the
     # variance and its GP on 12 points is over-confident (covers 0.82-0.95 of f_l by seed):
     # f_l rises from 3 to 11 over x1 in [0, 0.1] and is flat after, which a stationary
     # kernel cannot represent; emukit (0.76) and SMT MFK (0.62) cover less.
-    ("currin", 0.80, (0.85, 0.98)),
-    ("park", 0.97, (0.90, 0.98)),
-    ("borehole", 0.99, (0.90, 0.98)),
+    ("currin", 0.80, (0.85, 0.98), 0.0),
+    # Park: 0.9866 against emukit's 0.9880 with these seeds (0.984-0.992 over its unseeded
+    # restarts): ours is ahead on two designs (0.998, 0.994 vs 0.995, 0.986) and behind on
+    # the third (0.969 vs 0.984); ρ(x) = 1/(1 + sin(x1)/10) is not constant here, and
+    # rho="linear" needs 7 high-fidelity points.
+    ("park", 0.97, (0.90, 0.98), 0.002),
+    ("borehole", 0.99, (0.90, 0.98), 0.0),
 ])
-def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage):
+def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage, slack):
     """Issue 7 on the four standard pairs, nested designs, pooled over 3 seeds and 500
     held-out points each: R² at least that of emukit's linear multi-fidelity model on the
-    same data (its restarts are unseeded: 0.002 of slack), above a GP on the
+    same data (GPy's restarts seeded per design), above a GP on the
     high-fidelity points alone, and 95% intervals covering 0.90–0.98 of the truth."""
     pytest.importorskip("GPy")
     pytest.importorskip("emukit")
@@ -311,7 +315,12 @@ def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage):
         yl, yh = P["low"](Xl), P["high"](Xh)
         mean, var = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
                                                 space=space).predict(Xt)
-        peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        state = np.random.get_state()  # noqa: NPY002
+        np.random.seed(s)  # noqa: NPY002 (GPy draws its restarts from the global generator)
+        try:
+            peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
         gp = GaussianProcess(restarts=2, seed=s).fit(Xh, yh, space=space).predict(Xt)[0]
         err_ours.append((mean - yt) ** 2)
         err_peer.append((peer - yt) ** 2)
@@ -321,7 +330,7 @@ def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage):
     v = np.concatenate(var_y).mean()
     r2 = {k: 1 - np.concatenate(e).mean() / v
           for k, e in (("ours", err_ours), ("emukit", err_peer), ("gp", err_gp))}
-    assert r2["ours"] >= max(r2["emukit"] - 0.002, r2_min), r2
+    assert r2["ours"] >= max(r2["emukit"] - slack, r2_min), r2
     assert r2["ours"] > r2["gp"], r2
     assert coverage[0] <= np.concatenate(inside).mean() <= coverage[1], (
         np.concatenate(inside).mean(), r2)
