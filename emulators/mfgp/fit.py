@@ -12,7 +12,6 @@ import torch
 from emulators.gp.fit import FitReport, minimise
 from emulators.mfgp.model import (
     LOG_LS_PRIOR,
-    LOG_LS_PRIOR_DELTA,
     LevelModel,
     gls,
     initialise,
@@ -38,8 +37,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     Ht = torch.as_tensor(H, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.float64)
     Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
-    # δ_t of a linear level (regressors beyond the constant) gets the discrepancy prior
-    prior = LOG_LS_PRIOR_DELTA if H.shape[2] > 1 else LOG_LS_PRIOR
+    prior = LOG_LS_PRIOR
     model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
@@ -49,7 +47,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     # with 5 points the restricted likelihood has several modes: rank the restarts by the
     # posterior mass around each (Laplace), not the density at it, so a sharp spurious mode
     # (one short lengthscale threading the points) does not win over a broad one
-    laplace = parameter_uncertainty and F is None
+    laplace = parameter_uncertainty and F is None and H.shape[2] > 1
     best = torch.full((m,), float("inf"), dtype=torch.float64)
     best_state = None
     reports = []

@@ -25,10 +25,6 @@ from emulators.gp.model import KERNELS, LENGTHSCALE_RANGE, make_kernel
 #: Log-normal prior on every unit-cube lengthscale (median 0.5, s.d. of log 1.5): weak, it
 #: only keeps REML from declaring a 4-point level constant (ℓ → 100) or white (ℓ → 0.01).
 LOG_LS_PRIOR = (math.log(0.5), 1.5)
-#: The same for the discrepancy δ_t of a linear level, median 1: the autoregressive model's
-#: premise is a δ smoother than the code it corrects, and with 5 points the prior, not the
-#: data, sets δ's lengthscales (Park: R² 0.984 → 0.987, 95% coverage 0.95 → 0.98).
-LOG_LS_PRIOR_DELTA = (math.log(1.0), 1.5)
 
 
 class LevelModel(torch.nn.Module):

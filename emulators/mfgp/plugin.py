@@ -67,6 +67,21 @@ def _solve(kind, U, H, y, noise, theta, prior=LOG_LS_PRIOR):
     return loss, alpha, beta[:, 0]
 
 
+#: Smallest reciprocal condition number of ``K`` for which ``∂α/∂θ`` (through ``K⁻¹``
+#: twice) keeps enough of float64's 16 digits; below it the level keeps the plug-in variance
+#: (a dense RBF level whose nugget ratio sits at 1e-10 gave gradients of pure round-off).
+MIN_RCOND = 1e-9
+
+
+def _rcond(kind: str, U: torch.Tensor, nugget: float, theta: torch.Tensor) -> float:
+    with torch.no_grad():
+        d = U.shape[1]
+        K = _cov(kind, U, theta) + nugget * torch.exp(theta[d]) * torch.eye(len(U),
+                                                                              dtype=U.dtype)
+        w = torch.linalg.eigvalsh(K)
+    return float(w[0] / w[-1])
+
+
 def _interior(theta: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
     """Mask of the parameters more than ``margin`` (in log) inside their bounds: one on a
     bound is held there (the optimum is not stationary in it, so a Laplace approximation
@@ -94,8 +109,10 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
     curvature there), and an output whose fit is not stationary (a slope above one
     posterior s.d. per log-unit) keeps the plug-in variance.  The nugget ratio
     ``σn²/σ²`` is held at its estimate (the noise sits at its floor for deterministic
-    simulators).  An output whose Hessian cannot be formed (a Cholesky failure) gets
-    ``Σ_θ = 0``, i.e. the plain plug-in variance, and a warning.
+    simulators).  An output whose ``K`` is too ill-conditioned for the derivatives
+    (:data:`MIN_RCOND`) keeps the plug-in variance.  An output whose Hessian cannot be
+    formed (a Cholesky failure) gets ``Σ_θ = 0``, i.e. the plain plug-in variance, and a
+    warning.
     """
     m, n, p = H.shape
     d = U.shape[1]
@@ -134,6 +151,8 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
         # times the Occam factor (2π)^{J/2} |∇²ℓ|^{−1/2}): ranks the restarts' modes
         out["neg_log_mass"][i] = float(loss + 0.5 * torch.log(w.clamp_min(floor)).sum()
                                        - 0.5 * len(w) * math.log(2 * math.pi))
+        if _rcond(kind, Ut, nz, theta) < MIN_RCOND:
+            continue
         # Laplace needs a stationary point: a slope of more than one posterior s.d. per
         # log-unit means the fit stopped on a ridge (e.g. an ill-conditioned RBF level)
         sd = torch.sqrt(torch.diagonal(cov)[free].clamp_min(0.0))
