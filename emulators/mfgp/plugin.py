@@ -3,7 +3,7 @@
 A kriging predictor with REML-estimated parameters ``θ̂`` reports the variance it would
 have if ``θ`` were known; with 5 high-fidelity points that under-states the error
 (Zimmerman & Cressie 1992).  The first-order correction of Kackar & Harville (1984),
-Harville & Jeske (1992, eq. 4.3) adds the spread of the predictor over ``θ``'s
+Harville & Jeske (1992, JASA 87) adds the spread of the predictor over ``θ``'s
 posterior:
 
     MSPE(x) ≈ σ²(x; θ̂) + ∇_θ μ(x)ᵀ Σ_θ ∇_θ μ(x),   Σ_θ = [∇²_θ ℓ_R(θ̂)]⁻¹,
@@ -147,8 +147,8 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
         if not (torch.isfinite(cov).all() and torch.isfinite(da).all()
                 and torch.isfinite(db).all()):
             continue
-        # −log of the Laplace posterior mass around θ̂ (MacKay 1992, eq. 4.4: the density
-        # times the Occam factor (2π)^{J/2} |∇²ℓ|^{−1/2}): ranks the restarts' modes
+        # −log of the Laplace posterior mass around θ̂ (MacKay 1992: the density times the
+        # Occam factor (2π)^{J/2} |∇²ℓ|^{−1/2}): ranks the restarts' modes
         out["neg_log_mass"][i] = float(loss + 0.5 * torch.log(w.clamp_min(floor)).sum()
                                        - 0.5 * len(w) * math.log(2 * math.pi))
         if _rcond(kind, Ut, nz, theta) < MIN_RCOND:

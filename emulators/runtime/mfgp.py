@@ -22,7 +22,7 @@ uncertainty of ρ̂ times that of ``f_{t−1}`` (it vanishes where the lower lev
 Level 0 is the same with ``h = [1]`` (ordinary kriging).  Where a level stores
 ``theta_cov``, ``σ_t²`` also gets ``∇_θ μ_tᵀ Σ_θ ∇_θ μ_t``, the spread of the predictor
 over the posterior of the estimated lengthscales and signal variance (Kackar & Harville
-1984; Harville & Jeske 1992 eq. 4.3; see :mod:`emulators.mfgp.plugin`).
+1984; Harville & Jeske 1992; see :mod:`emulators.mfgp.plugin`).
 
 **Nonlinear levels** (Perdikaris et al. 2017, eq. 4–5, "NARGP"): level ``t`` is a GP on
 ``[x, f_{t−1}(x)]`` with kernel ``k_ρ(x, x') k_f(f, f') + k_δ(x, x')``; its predictive
@@ -151,7 +151,7 @@ class _Level:
 
     def _theta_gradient(self, U: np.ndarray, h: np.ndarray, Ks: np.ndarray) -> np.ndarray:
         """``∇_θ μ (m, q, J)`` at ``U (q, d)`` given regressors ``h (m, q, p)`` and
-        ``Ks = k(U_train, U) (m, n, q)`` (Harville & Jeske 1992 eq. 4.3; see
+        ``Ks = k(U_train, U) (m, n, q)`` (Kackar & Harville 1984; see
         :mod:`emulators.mfgp.plugin`)."""
         gp = self.gp
         dK = kernel_gradients(self.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
@@ -184,7 +184,7 @@ class _Level:
             var_d = var_d + (rho**2 + np.einsum("qi,mij,qj->mq", g, Crr, g)) * var
         r = h - np.einsum("mnp,mnq->mqp", self.H, v)  # Le Gratiet & Garnier eq. 3.8
         var_d = var_d + np.einsum("mqp,mpr,mqr->mq", r, self.C, r)
-        if self.theta_cov is not None:  # + ∇μᵀ Σ_θ ∇μ (Harville & Jeske 1992 eq. 4.3)
+        if self.theta_cov is not None:  # + ∇μᵀ Σ_θ ∇μ (Kackar & Harville 1984)
             grad = self._theta_gradient(U, h, Ks)
             var_d = var_d + np.einsum("mqi,mij,mqj->mq", grad, self.theta_cov, grad)
         return mean, np.maximum(var_d, 0.0)
