@@ -6,6 +6,7 @@ that takes the MLL and reports what happened.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gpytorch
@@ -34,14 +35,8 @@ class FitReport:
 
 def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 200,
             tol: float = 1e-9, chunk: int = 25, max_eval: int | None = None) -> FitReport:
-    """Maximise ``mll`` over its model's hyperparameters (L-BFGS, strong Wolfe).
-
-    L-BFGS runs in chunks of ``chunk`` iterations; after each, the loss is checked.  If a
-    step breaks down (a failed Cholesky factor, a non-finite loss), the parameters go
-    back to the last finite point and the fit stops there with status ``"stopped"``:
-    a usable fit is never thrown away for a bad line-search trial.  A chunk that ends
-    because its evaluation budget (``max_eval``, torch's default ``1.25 chunk``) is spent
-    has not converged: the fit goes on, and reports ``"max_iter"`` if ``max_iter`` runs out.
+    """Maximise ``mll`` over its model's hyperparameters (L-BFGS, strong Wolfe) with
+    :func:`minimise`; ``loss`` in the report is the negative MLL per point, per output.
 
     The :class:`~emulators.gp.GaussianProcess` fits each output on its own
     (:mod:`emulators.gp.hyper`); this loop remains for models fitted through an MLL.
@@ -51,10 +46,27 @@ def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 20
     mll.likelihood.train()
     x, y = model.train_inputs[0], model.train_targets
     params = [p for p in mll.parameters() if p.requires_grad]
+    return minimise(params, lambda: (-mll(model(x), y)).reshape(-1), max_iter=max_iter,
+                    tol=tol, chunk=chunk, max_eval=max_eval)
+
+
+def minimise(params: list[torch.Tensor], loss_fn: Callable[[], torch.Tensor], *,
+             max_iter: int = 200, tol: float = 1e-9, chunk: int = 25,
+             max_eval: int | None = None) -> FitReport:
+    """Minimise ``loss_fn().sum()`` over ``params`` (L-BFGS, strong Wolfe).
+
+    ``loss_fn()`` returns one loss per output ``(m,)``, differentiable in ``params``.
+    L-BFGS runs in chunks of ``chunk`` iterations; after each, the loss is checked.  If a
+    step breaks down (a failed Cholesky factor, a non-finite loss), the parameters go
+    back to the last finite point and the fit stops there with status ``"stopped"``:
+    a usable fit is never thrown away for a bad line-search trial.  A chunk that ends
+    because its evaluation budget (``max_eval``, torch's default ``1.25 chunk``) is spent
+    has not converged: the fit goes on, and reports ``"max_iter"`` if ``max_iter`` runs out.
+    """
 
     def loss_per_output() -> torch.Tensor:
         with torch.no_grad():
-            return (-mll(model(x), y)).reshape(-1)
+            return loss_fn().reshape(-1)
 
     def snapshot() -> list[torch.Tensor]:
         return [p.detach().clone() for p in params]
@@ -81,7 +93,7 @@ def fit_mll(mll: gpytorch.mlls.ExactMarginalLogLikelihood, *, max_iter: int = 20
 
         def closure(opt: torch.optim.LBFGS = opt) -> torch.Tensor:
             opt.zero_grad()
-            loss = -mll(model(x), y).sum()
+            loss = loss_fn().sum()
             if torch.isfinite(loss):
                 loss.backward()
             return loss

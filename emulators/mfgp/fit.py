@@ -9,14 +9,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from emulators.gp.fit import FitReport
-from emulators.mfgp.model import LevelModel, gls, initialise, restricted_nll
+from emulators.gp.fit import FitReport, minimise
+from emulators.mfgp.model import (
+    LOG_LS_PRIOR,
+    LevelModel,
+    gls,
+    initialise,
+    restricted_nll,
+)
+from emulators.mfgp.plugin import parameter_sensitivity
 
 
 def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
-              calibrate: str | None = None, seed: int | None = 0
+              calibrate: str | None = None, parameter_uncertainty: bool = True,
+              seed: int | None = 0
               ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
@@ -29,21 +37,30 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     Ht = torch.as_tensor(H, dtype=torch.float64)
     yt = torch.as_tensor(y, dtype=torch.float64)
     Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
-    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None)
+    prior = LOG_LS_PRIOR
+    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
     def loss() -> torch.Tensor:
         return restricted_nll(model, Ut, Ft, Ht, yt)
 
+    # with 5 points the restricted likelihood has several modes: rank the restarts by the
+    # posterior mass around each (Laplace), not the density at it, so a sharp spurious mode
+    # (one short lengthscale threading the points) does not win over a broad one
+    laplace = parameter_uncertainty and F is None and H.shape[2] > 1
     best = torch.full((m,), float("inf"), dtype=torch.float64)
     best_state = None
     reports = []
     for r in range(restarts):
         initialise(model, r, gen, delta_scale)
-        report = _lbfgs(model, loss, max_iter=max_iter, tol=tol)
+        report = minimise([p for p in model.parameters() if p.requires_grad], loss,
+                          max_iter=max_iter, tol=tol)
         reports.append(report)
         now = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
                            dtype=torch.float64)
+        if laplace and torch.isfinite(now).any():
+            now = torch.where(torch.isfinite(mass := _neg_log_mass(model, U, H, y, prior)),
+                              mass, now)
         better = torch.isfinite(now) & (now < best)
         if best_state is None:
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -61,7 +78,25 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         _scale_variance(model, loo_variance_factor(model, Ut, Ft, Ht, yt))
     elif calibrate == "t":
         _scale_variance(model, student_t_factor(n - H.shape[2]))
-    return posterior_arrays(model, Ut, Ft, Ht, yt), reports
+    arrays = posterior_arrays(model, Ut, Ft, Ht, yt)
+    if parameter_uncertainty and F is None:
+        sens = parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
+                                     arrays["outputscale"], arrays["noise"], prior)
+        sens.pop("neg_log_mass")
+        arrays.update(sens)
+    return arrays, reports
+
+
+def _neg_log_mass(model: LevelModel, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+                  prior: tuple[float, float]) -> torch.Tensor:
+    """Per-point −log Laplace posterior mass of the current fit, one per output ``(m,)``
+    (``inf`` where it cannot be formed); see :func:`parameter_sensitivity`."""
+    with torch.no_grad():
+        ls = model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy()
+        out = parameter_sensitivity(model.kind, U, H, y, ls,
+                                    model.delta.outputscale.reshape(-1).numpy(),
+                                    model.noise.reshape(-1).numpy(), prior)
+    return torch.as_tensor(out["neg_log_mass"] / U.shape[0], dtype=torch.float64)
 
 
 def loo_variance_factor(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
@@ -140,61 +175,3 @@ def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
             out["rho_outputscale"] = model.rho.outputscale.reshape(-1).numpy()
             out["f_lengthscale"] = model.f.lengthscale.reshape(-1).numpy()
         return {k: np.ascontiguousarray(v, dtype=np.float64).copy() for k, v in out.items()}
-
-
-def _lbfgs(model: torch.nn.Module, loss_fn, *, max_iter: int, tol: float,
-           chunk: int = 25) -> FitReport:
-    """L-BFGS (strong Wolfe) on ``loss_fn().sum()`` in chunks; a step that breaks down
-    (failed Cholesky, non-finite loss) rolls back to the last finite point (as
-    :func:`emulators.gp.fit.fit_mll`)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-
-    def snapshot():
-        return [p.detach().clone() for p in params]
-
-    def restore(saved):
-        with torch.no_grad():
-            for p, s in zip(params, saved, strict=True):
-                p.copy_(s)
-
-    try:
-        with torch.no_grad():
-            last = loss_fn()
-    except (RuntimeError, ValueError) as exc:
-        return FitReport("failed", 0, [float("nan")], message=str(exc))
-    if not torch.isfinite(last).all():
-        return FitReport("failed", 0, last.tolist(), message="non-finite loss at the start")
-    good, done, status, message = snapshot(), 0, "max_iter", ""
-    while done < max_iter:
-        n = min(chunk, max_iter - done)
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=n, tolerance_grad=1e-9,
-                                tolerance_change=tol, history_size=20,
-                                line_search_fn="strong_wolfe")
-
-        def closure(opt=opt):
-            opt.zero_grad()
-            value = loss_fn().sum()
-            if torch.isfinite(value):
-                value.backward()
-            return value
-
-        try:
-            opt.step(closure)
-            with torch.no_grad():
-                now = loss_fn()
-        except (RuntimeError, ValueError) as exc:
-            restore(good)
-            status, message = "stopped", f"stopped at the last finite point: {exc}"
-            break
-        if not torch.isfinite(now).all():
-            restore(good)
-            status, message = "stopped", "stopped at the last finite point: non-finite loss"
-            break
-        used = int(opt.state[opt._params[0]].get("n_iter", n))
-        done += used
-        change = float((last.sum() - now.sum()).abs())
-        last, good = now, snapshot()
-        if used < n or change <= tol * max(1.0, float(now.sum().abs())):
-            status = "converged"
-            break
-    return FitReport(status, done, last.tolist(), message)

@@ -30,8 +30,10 @@ LOG_LS_PRIOR = (math.log(0.5), 1.5)
 class LevelModel(torch.nn.Module):
     """Covariance of one level: ``k_δ`` (+ ``k_ρ k_f`` when ``nonlinear``) and noise."""
 
-    def __init__(self, kind: str, d: int, m: int, noise_floor: float, nonlinear: bool = False):
+    def __init__(self, kind: str, d: int, m: int, noise_floor: float, nonlinear: bool = False,
+                 ls_prior: tuple[float, float] = LOG_LS_PRIOR):
         super().__init__()
+        self.ls_prior = ls_prior
         if kind not in KERNELS:
             raise ValueError(f"unknown kernel {kind!r}; choose one of {', '.join(KERNELS)}")
         self.kind, self.d, self.m = kind, d, m
@@ -93,7 +95,7 @@ def restricted_nll(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
     logdet_G = torch.linalg.slogdet(s["G"])[1]
     nll = 0.5 * (s["r"] ** 2).sum(-1) + 0.5 * logdet_K + 0.5 * logdet_G \
         + 0.5 * (n - p) * math.log(2 * math.pi)
-    mu, sd = LOG_LS_PRIOR
+    mu, sd = model.ls_prior
     for ls in model.lengthscales():
         z = (torch.log(ls.reshape(model.m, -1)) - mu) / sd
         nll = nll + 0.5 * (z**2).sum(-1)

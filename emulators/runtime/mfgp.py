@@ -19,7 +19,10 @@ with ``σ_δ² = k** − k*ᵀK⁻¹k*`` (+ noise at the top level), ``r = h −
 universal-kriging term for the estimated β, R&W 2006 eq. 2.42; Le Gratiet & Garnier
 eq. 3.8) and ``C_ρρ`` the GLS covariance of ``β_ρ``, whose last term carries the
 uncertainty of ρ̂ times that of ``f_{t−1}`` (it vanishes where the lower level is known).
-Level 0 is the same with ``h = [1]`` (ordinary kriging).
+Level 0 is the same with ``h = [1]`` (ordinary kriging).  Where a level stores
+``theta_cov``, ``σ_t²`` also gets ``∇_θ μ_tᵀ Σ_θ ∇_θ μ_t``, the spread of the predictor
+over the posterior of the estimated lengthscales and signal variance (Kackar & Harville
+1984; Harville & Jeske 1992; see :mod:`emulators.mfgp.plugin`).
 
 **Nonlinear levels** (Perdikaris et al. 2017, eq. 4–5, "NARGP"): level ``t`` is a GP on
 ``[x, f_{t−1}(x)]`` with kernel ``k_ρ(x, x') k_f(f, f') + k_δ(x, x')``; its predictive
@@ -33,6 +36,9 @@ Arrays (``m`` latent outputs, ``n_t`` points of level ``t``, ``d`` inputs, ``p``
   ``outputscale (m,)``, ``noise (m,)``, ``mean (m,)`` (β_δ), ``alpha (m, n_t)``,
   ``L_inv (m, n_t, n_t)``; ``LinvH (m, n_t, p)`` (``L⁻¹H``) and ``beta_cov (m, p, p)``;
 * linear level ``t ≥ 1``: ``rho (m, p−1)`` (β_ρ);
+* optional, linear levels and level 0: ``theta_cov (m, d+1, d+1)`` (``Σ_θ`` of
+  ``θ = (log ℓ, log σ²)``), ``dalpha (m, d+1, n_t)`` and ``dbeta (m, d+1, p)``
+  (``∂α/∂θ``, ``∂β̂/∂θ``);
 * nonlinear level ``t ≥ 1``: ``train_f (m, n_t)`` (the lower level's latent values at the
   training points), ``rho_lengthscale (m, d)``, ``rho_outputscale (m,)``,
   ``f_lengthscale (m,)``; ``lengthscale``/``outputscale`` are those of ``k_δ``;
@@ -67,6 +73,27 @@ from emulators.runtime.predictor import block_card, register, require
 MAX_LEVELS = 16
 MAX_DRAWS = 100_000
 TYPES = ("gp", "linear", "nonlinear")
+
+
+def kernel_gradients(kind: str, U1: np.ndarray, U2: np.ndarray, lengthscale: np.ndarray,
+                     outputscale: np.ndarray) -> np.ndarray:
+    """``∂k(u, u')/∂θ_j (m, d + 1, n1, n2)`` for ``θ = (log ℓ_1 … log ℓ_d, log σ²)``:
+    ``σ² c(r) (Δ_j/ℓ_j)²`` with ``c = −k'(r)/r`` (R&W 2006 eq. 4.9, 4.17), then ``k``."""
+    diff2 = ((U1[None, :, None, :] - U2[None, None, :, :])
+             / lengthscale[:, None, None, :]) ** 2  # (m, n1, n2, d)
+    r2 = diff2.sum(-1)
+    if kind == "rbf":
+        c = np.exp(-0.5 * r2)
+    else:
+        r = np.sqrt(r2)
+        if kind == "matern52":
+            c = 5.0 / 3.0 * (1.0 + math.sqrt(5) * r) * np.exp(-math.sqrt(5) * r)
+        else:
+            c = 3.0 * np.exp(-math.sqrt(3) * r)
+    s = outputscale[:, None, None]
+    d_ls = np.moveaxis(s[..., None] * c[..., None] * diff2, -1, 1)  # (m, d, n1, n2)
+    k = s * _stationary(kind, r2)
+    return np.concatenate([d_ls, k[:, None]], axis=1)
 
 
 def _stationary(kind: str, r2: np.ndarray) -> np.ndarray:
@@ -115,6 +142,22 @@ class _Level:
         elif p != 1:
             raise EmulatorFileError(f"{prefix}LinvH must have one regressor at level 0")
         self.n, self.d, self.m, self.p = n, d, m, p
+        self.theta_cov = None  # parameter uncertainty (emulators.mfgp.plugin); optional
+        if prefix + "theta_cov" in arrays and self.type != "nonlinear":
+            J = d + 1
+            self.theta_cov = require(arrays, prefix + "theta_cov", (m, J, J))
+            self.dalpha = require(arrays, prefix + "dalpha", (m, J, n))
+            self.dbeta = require(arrays, prefix + "dbeta", (m, J, p))
+
+    def _theta_gradient(self, U: np.ndarray, h: np.ndarray, Ks: np.ndarray) -> np.ndarray:
+        """``∇_θ μ (m, q, J)`` at ``U (q, d)`` given regressors ``h (m, q, p)`` and
+        ``Ks = k(U_train, U) (m, n, q)`` (Kackar & Harville 1984; see
+        :mod:`emulators.mfgp.plugin`)."""
+        gp = self.gp
+        dK = kernel_gradients(self.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
+        return (np.einsum("mqp,mjp->mqj", h, self.dbeta)
+                + np.einsum("mjnq,mn->mqj", dK, gp.alpha)
+                + np.einsum("mjn,mnq->mqj", self.dalpha, Ks))
 
     # -- linear (and level 0) ---------------------------------------------------------
     def _g(self, U: np.ndarray) -> np.ndarray:
@@ -141,6 +184,9 @@ class _Level:
             var_d = var_d + (rho**2 + np.einsum("qi,mij,qj->mq", g, Crr, g)) * var
         r = h - np.einsum("mnp,mnq->mqp", self.H, v)  # Le Gratiet & Garnier eq. 3.8
         var_d = var_d + np.einsum("mqp,mpr,mqr->mq", r, self.C, r)
+        if self.theta_cov is not None:  # + ∇μᵀ Σ_θ ∇μ (Kackar & Harville 1984)
+            grad = self._theta_gradient(U, h, Ks)
+            var_d = var_d + np.einsum("mqi,mij,mqj->mq", grad, self.theta_cov, grad)
         return mean, np.maximum(var_d, 0.0)
 
     # -- nonlinear --------------------------------------------------------------------
@@ -243,7 +289,9 @@ class MFGPPredictor:
         S = self.eps.shape[1] if self.eps is not None else 1
         n = max(lev.n for lev in self.levels)
         p = max(lev.p for lev in self.levels)
-        return 8 * S * self.n_latent * (3 * n + 3 * p + 2 * self.n_inputs + 8)
+        # + the covariance-parameter gradients (m, d + 1, n, q) and distances (m, n, q, d)
+        return 8 * S * self.n_latent * (3 * n + 3 * p + 2 * self.n_inputs + 8
+                                        + n * (2 * self.n_inputs + 1))
 
     # -- joint draws ---------------------------------------------------------------------
     def sample(self, U: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -286,6 +334,9 @@ class MFGPPredictor:
         R = h - np.einsum("mnp,mnq->mqp", lev.H, V)
         # β ~ N(β̂, C) shifts the mean by R (β − β̂) (R&W 2006 eq. 2.41–2.42)
         cov = K_ss - np.matmul(np.swapaxes(V, 1, 2), V) + R @ lev.C @ np.swapaxes(R, 1, 2)
+        if lev.theta_cov is not None:  # θ ~ N(θ̂, Σ_θ) shifts it by ∇μ (θ − θ̂), to first order
+            grad = lev._theta_gradient(U, h, K_s)
+            cov = cov + grad @ lev.theta_cov @ np.swapaxes(grad, 1, 2)
         w, E = np.linalg.eigh(cov)
         root = E * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
         eps = rng.standard_normal((lev.m, len(U)))

@@ -73,22 +73,6 @@ def test_forrester_recovers_the_scale_factor():
     assert abs(rho - 2.0) < max(3 * sd, 0.05), (rho, sd)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name, r2_min", [("park", 0.95), ("borehole", 0.99)])
-def test_pairs_beat_high_fidelity_gp_with_honest_intervals(name, r2_min):
-    _check(_run(name, range(3)), r2_min)
-
-
-@pytest.mark.slow
-def test_currin_beats_high_fidelity_gp_but_intervals_are_short():
-    # Known shortfall, kept visible: 95% intervals cover ~0.80, not 0.90.  The cause is
-    # level 0: f_l has a kink at x2 = 0.05 (max(0, x2 − 0.05), Xiong et al. 2013 eq. 22)
-    # and a steep rise at x1 → 0, which a stationary kernel on 12 points misses — the
-    # single-fidelity GaussianProcess on the same 12 low-fidelity points covers only 0.84
-    # of f_l, and 24 points do not help.  Tightened to [0.90, 0.98] once level 0 is fixed.
-    _check(_run("currin", range(3)), 0.75, coverage=(0.75, 0.98))  # measured 0.786, 0.801
-
-
 def test_nonlinear_option_learns_perdikaris_pair():
     # f_h = (x − √2) f_l², f_l = sin 8πx; 50 / 14 points (Perdikaris et al. 2017, §3.1):
     # NARGP with squared-exponential kernels, as in the paper, reaches relative L2 error
@@ -298,30 +282,104 @@ def test_linear_rho_recovers_a_varying_scale(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["forrester", "borehole"])
-def test_at_least_as_accurate_as_emukit_linear_model(name):
-    """Issue 7: R² at least that of emukit's linear multi-fidelity model on the same nested
-    data (pooled over 3 seeds).  Not met on Park 4D (ours 0.983, emukit 0.988–0.992 with
-    its unseeded restarts): a known shortfall, measured by benchmarks/multifidelity.py."""
+@pytest.mark.parametrize("name, r2_min, coverage, slack", [
+    ("forrester", 0.98, (0.90, 0.98), 0.0),
+    # Currin: 0.88 measured, a known shortfall kept visible.  Level 0 carries ~90% of the
+    # variance and its GP on 12 points is over-confident (covers 0.82-0.95 of f_l by seed):
+    # f_l rises from 3 to 11 over x1 in [0, 0.1] and is flat after, which a stationary
+    # kernel cannot represent; emukit (0.76) and SMT MFK (0.62) cover less.
+    ("currin", 0.80, (0.85, 0.98), 0.0),
+    # Park: a known shortfall kept visible, R² 0.9835 against emukit's 0.9880 with these
+    # seeds (0.984-0.992 over its unseeded restarts).  Ours is ahead on two designs (0.997,
+    # 0.991) and behind on the third (0.965 vs 0.984), where 5 points in 4D leave δ's
+    # lengthscales to the prior; rho="linear" (ρ(x) = 1/(1 + sin(x1)/10) here) needs 7.
+    ("park", 0.97, (0.90, 0.98), 0.005),
+    ("borehole", 0.99, (0.90, 0.98), 0.0),
+])
+def test_at_least_as_accurate_as_emukit_linear_model(name, r2_min, coverage, slack):
+    """Issue 7 on the four standard pairs, nested designs, pooled over 3 seeds and 500
+    held-out points each: R² at least that of emukit's linear multi-fidelity model on the
+    same data (GPy's restarts seeded per design), above a GP on the
+    high-fidelity points alone, and 95% intervals covering 0.90–0.98 of the truth."""
     pytest.importorskip("GPy")
     pytest.importorskip("emukit")
     from benchmarks.multifidelity import METHODS
 
     P = PAIRS[name]
     space = _space(P["bounds"])
-    err_ours, err_peer, var_y = [], [], []
+    err_ours, err_peer, err_gp, var_y, inside = [], [], [], [], []
     for s in range(3):
         Xl, Xh = nested_design(P["bounds"], P["n_low"], P["n_high"], s)
         Xt = space.sample(500, method="random", seed=1000 + s)
         yt = P["high"](Xt)
         yl, yh = P["low"](Xl), P["high"](Xh)
-        mean, _ = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
-                                              space=space).predict(Xt)
-        peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        mean, var = MultiFidelityGP(seed=s).fit([(Xl, yl), (Xh, yh)],
+                                                space=space).predict(Xt)
+        state = np.random.get_state()  # noqa: NPY002
+        np.random.seed(s)  # noqa: NPY002 (GPy draws its restarts from the global generator)
+        try:
+            peer = METHODS["emukit linear"](space, Xl, yl, Xh, yh)(Xt)[0]
+        finally:
+            np.random.set_state(state)  # noqa: NPY002
+        gp = GaussianProcess(restarts=2, seed=s).fit(Xh, yh, space=space).predict(Xt)[0]
         err_ours.append((mean - yt) ** 2)
         err_peer.append((peer - yt) ** 2)
+        err_gp.append((gp - yt) ** 2)
         var_y.append(np.full_like(yt, yt.var()))
+        inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(var))
     v = np.concatenate(var_y).mean()
-    r2_ours = 1 - np.concatenate(err_ours).mean() / v
-    r2_peer = 1 - np.concatenate(err_peer).mean() / v
-    assert r2_ours >= r2_peer - 0.002, (r2_ours, r2_peer)
+    r2 = {k: 1 - np.concatenate(e).mean() / v
+          for k, e in (("ours", err_ours), ("emukit", err_peer), ("gp", err_gp))}
+    assert r2["ours"] >= max(r2["emukit"] - slack, r2_min), r2
+    assert r2["ours"] > r2["gp"], r2
+    assert coverage[0] <= np.concatenate(inside).mean() <= coverage[1], (
+        np.concatenate(inside).mean(), r2)
+
+
+def test_covariance_parameter_term_is_the_predictor_gradient():
+    # The runtime's ∇_θ μ (Harville & Jeske 1992) equals central differences of the
+    # refitted GLS predictor in θ = (log ℓ, log σ²); the term only adds variance.
+    import torch
+
+    from emulators.mfgp.plugin import _solve
+    from emulators.runtime.gp import kernel_matrix
+
+    P = PAIRS["currin"]
+    space = _space(P["bounds"])
+    Xl, Xh = nested_design(P["bounds"], 12, 5, 1)
+    levels = [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))]
+    mf = MultiFidelityGP(restarts=1).fit(levels, space=space)
+    plain = MultiFidelityGP(restarts=1, parameter_uncertainty=False).fit(levels, space=space)
+    U = space.to_unit(space.sample(7, method="random", seed=2))
+    lo, top = mf._predictor.levels
+    assert top.theta_cov is not None and np.any(top.theta_cov != 0)
+    mu_lo = lo.linear(U, None, None)[0]
+    z_lo = mf.outputs.forward({"y": levels[0][1]})[:, 0]
+    idx = [int(np.argmin(np.abs(Xl - x).sum(1))) for x in Xh]
+    H = np.c_[z_lo[idx], np.ones(5)]
+    y = mf.outputs.forward({"y": levels[1][1]})[:, 0]
+    gp = top.gp
+    theta = np.r_[np.log(gp.lengthscale[0]), np.log(gp.outputscale[0])]
+
+    def mean(th):
+        _, alpha, beta = _solve("matern52", torch.tensor(gp.U), torch.tensor(H),
+                                torch.tensor(y), float(gp.noise[0] / gp.outputscale[0]),
+                                torch.tensor(th))
+        Ks = kernel_matrix("matern52", gp.U, U, np.exp(th[None, :-1]), np.exp(th[-1:]))[0]
+        return np.c_[mu_lo[0], np.ones(len(U))] @ beta.numpy() + Ks.T @ alpha.numpy()
+
+    np.testing.assert_allclose(mean(theta), top.linear(U, mu_lo, 0 * mu_lo)[0][0], rtol=1e-8)
+    h = np.ones((1, len(U), 2))
+    h[0, :, 0] = mu_lo[0]
+    Ks = kernel_matrix("matern52", gp.U, U, gp.lengthscale, gp.outputscale)
+    grad = top._theta_gradient(U, h, Ks)[0]
+    for j in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[j] = 1e-5
+        fd = (mean(theta + e) - mean(theta - e)) / 2e-5
+        # the log σ² column is 0 (μ is invariant to σ² at a fixed nugget ratio)
+        np.testing.assert_allclose(grad[:, j], fd, rtol=1e-4, atol=1e-8)
+    Xt = space.sample(50, method="random", seed=3)
+    (m1, v1), (m0, v0) = mf.predict(Xt), plain.predict(Xt)
+    np.testing.assert_allclose(m1, m0, rtol=1e-10)
+    assert np.all(v1 >= v0 * (1 - 1e-12)) and np.mean(v1) > 1.1 * np.mean(v0)  # 1.16

@@ -1,0 +1,164 @@
+"""Uncertainty of the estimated covariance parameters, added to the plug-in variance.
+
+A kriging predictor with REML-estimated parameters ``θ̂`` reports the variance it would
+have if ``θ`` were known; with 5 high-fidelity points that under-states the error
+(Zimmerman & Cressie 1992).  The first-order correction of Kackar & Harville (1984),
+Harville & Jeske (1992, JASA 87) adds the spread of the predictor over ``θ``'s
+posterior:
+
+    MSPE(x) ≈ σ²(x; θ̂) + ∇_θ μ(x)ᵀ Σ_θ ∇_θ μ(x),   Σ_θ = [∇²_θ ℓ_R(θ̂)]⁻¹,
+
+with ``ℓ_R`` the negative restricted log likelihood (plus the lengthscale prior) in
+``θ = (log ℓ_1 … log ℓ_d, log σ²)``.  Since ``μ(x) = h(x)ᵀβ̂ + k_*(x)ᵀα`` with
+``α = K⁻¹(y − Hβ̂)``, the gradient is
+
+    ∂μ/∂θ_j = h(x)ᵀ ∂β̂/∂θ_j + (∂k_*/∂θ_j)ᵀ α + k_*ᵀ ∂α/∂θ_j,
+
+so a level stores ``Σ_θ``, ``∂α/∂θ`` and ``∂β̂/∂θ`` and the runtime needs only
+``∂k_*/∂θ`` (:func:`emulators.runtime.mfgp.kernel_gradients`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from emulators.gp.model import LENGTHSCALE_RANGE, OUTPUTSCALE_RANGE
+from emulators.mfgp.model import LOG_LS_PRIOR
+
+
+def _profile(kind: str, r2: torch.Tensor) -> torch.Tensor:
+    if kind == "rbf":
+        return torch.exp(-0.5 * r2)
+    r = torch.sqrt(r2.clamp_min(1e-30))
+    if kind == "matern52":
+        return (1.0 + math.sqrt(5) * r + 5.0 / 3.0 * r2) * torch.exp(-math.sqrt(5) * r)
+    return (1.0 + math.sqrt(3) * r) * torch.exp(-math.sqrt(3) * r)
+
+
+def _cov(kind: str, U: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    d = U.shape[1]
+    A = U / torch.exp(theta[:d])
+    diff = A[:, None, :] - A[None, :, :]
+    r2 = (diff**2).sum(-1)
+    return torch.exp(theta[d]) * _profile(kind, r2)
+
+
+def _solve(kind, U, H, y, noise, theta, prior=LOG_LS_PRIOR):
+    """``(loss, α, β̂)`` of one output at ``θ`` (Le Gratiet & Garnier 2014 eq. 3.4)."""
+    n, p = H.shape
+    # the nugget scales with σ² (fixed ratio σn²/σ², its estimate): μ is then invariant
+    # to σ² exactly, as it is for a noise-free simulator
+    d = U.shape[1]
+    K = _cov(kind, U, theta) + noise * torch.exp(theta[d]) * torch.eye(n, dtype=U.dtype)
+    L = torch.linalg.cholesky(K)
+    A = torch.linalg.solve_triangular(L, H, upper=False)
+    b = torch.linalg.solve_triangular(L, y[:, None], upper=False)
+    G = A.T @ A
+    beta = torch.linalg.solve(G, A.T @ b)
+    r = b - A @ beta
+    alpha = torch.linalg.solve_triangular(L.T, r, upper=True)[:, 0]
+    mu, sd = prior
+    loss = 0.5 * (r**2).sum() + torch.log(torch.diagonal(L)).sum() \
+        + 0.5 * torch.linalg.slogdet(G)[1] + 0.5 * (((theta[:d] - mu) / sd) ** 2).sum()
+    return loss, alpha, beta[:, 0]
+
+
+#: Smallest reciprocal condition number of ``K`` for which ``∂α/∂θ`` (through ``K⁻¹``
+#: twice) keeps enough of float64's 16 digits; below it the level keeps the plug-in variance
+#: (a dense RBF level whose nugget ratio sits at 1e-10 gave gradients of pure round-off).
+MIN_RCOND = 1e-9
+
+
+def _rcond(kind: str, U: torch.Tensor, nugget: float, theta: torch.Tensor) -> float:
+    with torch.no_grad():
+        d = U.shape[1]
+        K = _cov(kind, U, theta) + nugget * torch.exp(theta[d]) * torch.eye(len(U),
+                                                                              dtype=U.dtype)
+        w = torch.linalg.eigvalsh(K)
+    return float(w[0] / w[-1])
+
+
+def _interior(theta: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
+    """Mask of the parameters more than ``margin`` (in log) inside their bounds: one on a
+    bound is held there (the optimum is not stationary in it, so a Laplace approximation
+    says nothing about it)."""
+    lo = torch.tensor([math.log(LENGTHSCALE_RANGE[0])] * (len(theta) - 1)
+                      + [math.log(OUTPUTSCALE_RANGE[0])], dtype=theta.dtype)
+    hi = torch.tensor([math.log(LENGTHSCALE_RANGE[1])] * (len(theta) - 1)
+                      + [math.log(OUTPUTSCALE_RANGE[1])], dtype=theta.dtype)
+    return (theta > lo + margin) & (theta < hi - margin)
+
+
+def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+                          lengthscale: np.ndarray, outputscale: np.ndarray,
+                          noise: np.ndarray, prior: tuple[float, float] = LOG_LS_PRIOR
+                          ) -> dict[str, np.ndarray]:
+    """``theta_cov (m, J, J)``, ``dalpha (m, J, n)``, ``dbeta (m, J, p)`` with
+    ``J = d + 1`` for a level fitted on ``U (n, d)``, ``H (m, n, p)``, ``y (m, n)``, and
+    ``neg_log_mass (m,)``, the Laplace estimate of −log of θ's posterior mass near ``θ̂``
+    (up to a constant; ``inf`` where it could not be formed).
+
+    ``Σ_θ`` is the inverse Hessian of the restricted negative log posterior at ``θ̂``
+    (a Laplace approximation of θ's posterior); the Hessian's eigenvalues are floored at
+    ``1 / s²`` of the log-lengthscale prior, so a direction the data do not inform is no
+    wider than the prior; a parameter on its bound is held fixed (no stationary
+    curvature there), and an output whose fit is not stationary (a slope above one
+    posterior s.d. per log-unit) keeps the plug-in variance.  The nugget ratio
+    ``σn²/σ²`` is held at its estimate (the noise sits at its floor for deterministic
+    simulators).  An output whose ``K`` is too ill-conditioned for the derivatives
+    (:data:`MIN_RCOND`) keeps the plug-in variance.  An output whose Hessian cannot be
+    formed (a Cholesky failure) gets ``Σ_θ = 0``, i.e. the plain plug-in variance, and a
+    warning.
+    """
+    m, n, p = H.shape
+    d = U.shape[1]
+    Ut = torch.as_tensor(U, dtype=torch.float64)
+    out = {"theta_cov": np.zeros((m, d + 1, d + 1)), "dalpha": np.zeros((m, d + 1, n)),
+           "dbeta": np.zeros((m, d + 1, p)), "neg_log_mass": np.full(m, np.inf)}
+    floor = 1.0 / prior[1] ** 2
+    for i in range(m):
+        Hi = torch.as_tensor(H[i], dtype=torch.float64)
+        yi = torch.as_tensor(y[i], dtype=torch.float64)
+        nz = float(noise[i] / outputscale[i])  # nugget ratio
+        theta = torch.as_tensor(np.r_[np.log(lengthscale[i]), math.log(outputscale[i])],
+                                dtype=torch.float64)
+
+        def f(th, Hi=Hi, yi=yi, nz=nz):
+            return _solve(kind, Ut, Hi, yi, nz, th, prior)
+
+        try:
+            free = _interior(theta)
+            loss = f(theta)[0]
+            grad = torch.func.grad(lambda th, f=f: f(th)[0])(theta)[free]
+            hess = torch.func.hessian(lambda th, f=f: f(th)[0])(theta)[free][:, free]
+            w, E = torch.linalg.eigh(0.5 * (hess + hess.T))
+            cov = torch.zeros((d + 1, d + 1), dtype=torch.float64)
+            cov[torch.outer(free, free)] = ((E / w.clamp_min(floor)) @ E.T).reshape(-1)
+            da, db = torch.func.jacrev(lambda th, f=f: f(th)[1:])(theta)
+        except (RuntimeError, ValueError) as exc:
+            warnings.warn(f"latent output {i}: the covariance-parameter uncertainty could not "
+                          f"be computed ({exc}); its variance is the plug-in one",
+                          UserWarning, stacklevel=3)
+            continue
+        if not (torch.isfinite(cov).all() and torch.isfinite(da).all()
+                and torch.isfinite(db).all()):
+            continue
+        # −log of the Laplace posterior mass around θ̂ (MacKay 1992: the density times the
+        # Occam factor (2π)^{J/2} |∇²ℓ|^{−1/2}): ranks the restarts' modes
+        out["neg_log_mass"][i] = float(loss + 0.5 * torch.log(w.clamp_min(floor)).sum()
+                                       - 0.5 * len(w) * math.log(2 * math.pi))
+        if _rcond(kind, Ut, nz, theta) < MIN_RCOND:
+            continue
+        # Laplace needs a stationary point: a slope of more than one posterior s.d. per
+        # log-unit means the fit stopped on a ridge (e.g. an ill-conditioned RBF level)
+        sd = torch.sqrt(torch.diagonal(cov)[free].clamp_min(0.0))
+        if torch.any(grad.abs() * sd > 1.0):
+            continue
+        out["theta_cov"][i] = cov.numpy()
+        out["dalpha"][i] = da.T.numpy()
+        out["dbeta"][i] = db.T.numpy()
+    return out
