@@ -22,8 +22,11 @@ from emulators.gp.hyper import (
     OutputFit,
     default_start,
     fit_output,
+    fit_shared,
     maximin_subset,
     random_start,
+    shared_hypers,
+    shared_starts,
     smooth_start,
 )
 from emulators.gp.model import KERNELS
@@ -69,7 +72,22 @@ class GaussianProcess(Emulator):
         conditioned for deterministic simulators; larger values regularise.
     pca : float or int, optional
         Reduce waveform outputs to principal components (a variance fraction such as
-        0.999, or a count).  Scalars are never reduced.
+        0.999, or a count).
+    pca_scalars : float or int, optional
+        Reduce correlated scalar outputs together: standardise them, keep the principal
+        components explaining this fraction of their variance (or this many), fit one GP
+        per component and map mean and variance back to every scalar, truncation variance
+        included.  The scalars stay outputs of their own (names, units).
+    scalar_groups : dict of str to list of str, optional
+        Which scalars ``pca_scalars`` reduces together (``{group: [output, ...]}``, two or
+        more each; the others stay as they are); default: every scalar in one group.
+    share_kernel : bool
+        Every latent output shares one kernel correlation (ARD lengthscales and
+        noise-to-signal ratio) fitted to all of them at once: one Cholesky per likelihood
+        evaluation instead of one per output, each output's signal variance and mean
+        profiled in closed form (:func:`emulators.gp.hyper.nll_and_grad_shared`).  For
+        outputs that mix the same few latent functions (PCA components, tens of pressures
+        and flows of one simulator).  ``noise_floor`` then bounds the noise-to-signal ratio.
     seed : int, optional
         Seed of the random restarts and of the subset.
     subset : int or None
@@ -109,7 +127,9 @@ class GaussianProcess(Emulator):
                  calibrate: str | None = "loo", lowrank_tol: float | None = 0.05,
                  novelty_factor: float = 2.0, domain: str | None = None, threads: int = 1,
                  sparse: bool | str = "auto", sparse_above: int = SPARSE_ABOVE,
-                 inducing: int = 512):
+                 inducing: int = 512, pca_scalars: float | int | None = None,
+                 scalar_groups: Mapping[str, list[str]] | None = None,
+                 share_kernel: bool = False):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -119,6 +139,23 @@ class GaussianProcess(Emulator):
                 isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1)):
             raise ValueError(f"pca must be a variance fraction in (0, 1) or a component "
                              f"count >= 1, got {pca!r}")
+        if pca_scalars is not None and not ((isinstance(pca_scalars, float)
+                                             and 0 < pca_scalars < 1) or (
+                isinstance(pca_scalars, int) and not isinstance(pca_scalars, bool)
+                and pca_scalars >= 1)):
+            raise ValueError(f"pca_scalars must be a variance fraction in (0, 1) or a "
+                             f"component count >= 1, got {pca_scalars!r}")
+        if scalar_groups is not None:
+            if pca_scalars is None:
+                raise ValueError("scalar_groups needs pca_scalars (the variance fraction or "
+                                 "component count kept in each group)")
+            if not isinstance(scalar_groups, Mapping) or not scalar_groups or not all(
+                    isinstance(v, list | tuple) and len(v) >= 2
+                    and all(isinstance(x, str) for x in v) for v in scalar_groups.values()):
+                raise ValueError(f"scalar_groups must map group names to lists of two or "
+                                 f"more scalar output names, got {scalar_groups!r}")
+        if share_kernel not in (True, False):
+            raise ValueError(f"share_kernel must be true or false, got {share_kernel!r}")
         if subset is not None and subset < 10:
             raise ValueError(f"subset must be >= 10 runs or None, got {subset}")
         if calibrate not in ("loo", None):
@@ -150,16 +187,24 @@ class GaussianProcess(Emulator):
         self.sparse = sparse
         self.sparse_above = int(sparse_above)
         self.inducing = int(inducing)
+        self.pca_scalars = pca_scalars
+        self.scalar_groups = ({str(k): [str(x) for x in v] for k, v in scalar_groups.items()}
+                              if scalar_groups is not None else None)
+        self.share_kernel = bool(share_kernel)
         self.fit_reports: list[OutputFit] = []
         self._hyper: list[Hyper] = []
         self._card_extra: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, pca={self.pca})"
+        extra = (f", pca_scalars={self.pca_scalars}" if self.pca_scalars is not None else "") + (
+            ", share_kernel=True" if self.share_kernel else "")
+        return (f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, "
+                f"pca={self.pca}{extra})")
 
     # -- hooks ----------------------------------------------------------------------------
     def _make_output_transform(self, Y: Mapping[str, np.ndarray], units) -> OutputTransform:
-        return OutputTransform.fit(Y, units, pca=self.pca)
+        return OutputTransform.fit(Y, units, pca=self.pca, pca_scalars=self.pca_scalars,
+                                   scalar_groups=self.scalar_groups)
 
     def _fit(self, U: np.ndarray, Z: np.ndarray) -> None:
         from threadpoolctl import threadpool_limits
@@ -193,6 +238,9 @@ class GaussianProcess(Emulator):
         sub = (maximin_subset(U, self.subset, rng) if self.subset is not None
                and n > self.subset else np.arange(n))
         self._hyper, self.fit_reports = [], []
+        if self.share_kernel:
+            self._fit_shared(U, Z, sub, rng, refine)
+            return
         for j in range(Z.shape[1]):
             y = Z[sub, j]
             starts: list[Hyper] = []
@@ -222,6 +270,29 @@ class GaussianProcess(Emulator):
                     f"different outputs, or raise noise_floor")
             self._hyper.append(h)
             self.fit_reports.append(rep)
+
+    def _fit_shared(self, U: np.ndarray, Z: np.ndarray, sub: np.ndarray,
+                    rng: np.random.Generator, refine: bool) -> None:
+        """One kernel correlation for every latent output (``share_kernel``)."""
+        n, d = U.shape
+        starts = shared_starts(d, self.restarts, self.noise_floor, rng)
+        theta, rep = fit_shared(U[sub], Z[sub], self.kernel, starts,
+                                noise_floor=self.noise_floor, max_iter=self.max_iter,
+                                ftol=self.tol, full_starts=min(2, len(starts)))
+        if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":
+            theta, full = fit_shared(U, Z, self.kernel, [theta], noise_floor=self.noise_floor,
+                                     max_iter=self.refine, ftol=self.tol)
+            full.starts = rep.starts + full.starts
+            full.message = f"subset of {len(sub)} then all {n} runs: {full.message}"
+            rep = full
+        if rep.status == "failed":
+            raise ValueError(f"the shared-kernel GP fit failed from every start "
+                             f"({rep.message}); check the training data for duplicated "
+                             f"inputs with different outputs, or raise noise_floor")
+        self._hyper, losses = shared_hypers(theta, U, Z, self.kernel)
+        self.fit_reports = [OutputFit(rep.status, rep.iterations, float(loss), n,
+                                      rep.starts, "shared kernel: " + rep.message)
+                            for loss in losses]
 
     def _constant_outputs(self, Z: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """A constant output is learnt as that constant; its variance is set relative to its
@@ -345,6 +416,7 @@ class GaussianProcess(Emulator):
         for j, r in enumerate(self.fit_reports):
             fits.append({"output": latent[j] if j < len(latent) else str(j), **r.as_dict()})
         return {"kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
+                "pca_scalars": self.pca_scalars, "share_kernel": self.share_kernel,
                 "subset": self.subset, "refine": self.refine,
                 "sparse": bool(getattr(self, "_sparse", False)),
                 "fit": fits, **self._card_extra}
@@ -358,13 +430,7 @@ class GaussianProcess(Emulator):
 
 
 def _latent_names(outputs: OutputTransform) -> list[str]:
-    """One name per latent column: the output, or ``name[pc k]`` for a PCA block."""
-    names = []
-    for b in outputs.blocks:
-        if b.basis is not None:
-            names += [f"{b.name}[pc{k}]" for k in range(b.latent_width)]
-        elif b.shape:
-            names += [f"{b.name}[{i}]" for i in range(b.width)]
-        else:
-            names.append(b.name)
-    return names
+    """One name per latent column: the output, ``name[i]`` for a raw waveform column, or
+    ``name[pck]`` for a component of a PCA waveform or scalar group."""
+    return [name if kind == "scalar" else f"{name}[pc{i}]" if kind == "pc" else f"{name}[{i}]"
+            for name, i, kind in outputs.latent_owners()]
