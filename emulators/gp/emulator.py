@@ -81,13 +81,16 @@ class GaussianProcess(Emulator):
     scalar_groups : dict of str to list of str, optional
         Which scalars ``pca_scalars`` reduces together (``{group: [output, ...]}``, two or
         more each; the others stay as they are); default: every scalar in one group.
-    share_kernel : bool
-        Every latent output shares one kernel correlation (ARD lengthscales and
-        noise-to-signal ratio) fitted to all of them at once: one Cholesky per likelihood
-        evaluation instead of one per output, each output's signal variance and mean
-        profiled in closed form (:func:`emulators.gp.hyper.nll_and_grad_shared`).  For
-        outputs that mix the same few latent functions (PCA components, tens of pressures
-        and flows of one simulator).  ``noise_floor`` then bounds the noise-to-signal ratio.
+    share_kernel : bool or list of str
+        ``True``: every latent output shares one kernel correlation (ARD lengthscales and
+        noise-to-signal ratio) fitted to all of them at once; a list of output or scalar
+        group names: the latent columns of each named one (a PCA waveform's or a group's
+        components) share a kernel, the others are fitted one by one.  Per shared set:
+        one Cholesky per likelihood evaluation instead of one per output, each output's
+        signal variance and mean profiled in closed form
+        (:func:`emulators.gp.hyper.nll_and_grad_shared`).  For outputs that mix the same
+        few latent functions (PCA components, tens of pressures and flows of one
+        simulator).  ``noise_floor`` then bounds the noise-to-signal ratio.
     seed : int, optional
         Seed of the random restarts and of the subset.
     subset : int or None
@@ -129,7 +132,7 @@ class GaussianProcess(Emulator):
                  sparse: bool | str = "auto", sparse_above: int = SPARSE_ABOVE,
                  inducing: int = 512, pca_scalars: float | int | None = None,
                  scalar_groups: Mapping[str, list[str]] | None = None,
-                 share_kernel: bool = False):
+                 share_kernel: bool | list[str] = False):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -154,8 +157,14 @@ class GaussianProcess(Emulator):
                     and all(isinstance(x, str) for x in v) for v in scalar_groups.values()):
                 raise ValueError(f"scalar_groups must map group names to lists of two or "
                                  f"more scalar output names, got {scalar_groups!r}")
-        if share_kernel not in (True, False):
-            raise ValueError(f"share_kernel must be true or false, got {share_kernel!r}")
+        if isinstance(share_kernel, list | tuple):
+            if not share_kernel or not all(isinstance(x, str) for x in share_kernel):
+                raise ValueError(f"share_kernel must be true, false or a non-empty list of "
+                                 f"output or scalar-group names, got {share_kernel!r}")
+            share_kernel = [str(x) for x in share_kernel]
+        elif share_kernel not in (True, False):
+            raise ValueError(f"share_kernel must be true, false or a list of output or "
+                             f"scalar-group names, got {share_kernel!r}")
         if subset is not None and subset < 10:
             raise ValueError(f"subset must be >= 10 runs or None, got {subset}")
         if calibrate not in ("loo", None):
@@ -190,14 +199,15 @@ class GaussianProcess(Emulator):
         self.pca_scalars = pca_scalars
         self.scalar_groups = ({str(k): [str(x) for x in v] for k, v in scalar_groups.items()}
                               if scalar_groups is not None else None)
-        self.share_kernel = bool(share_kernel)
+        self.share_kernel: bool | list[str] = (share_kernel if isinstance(share_kernel, list)
+                                               else bool(share_kernel))
         self.fit_reports: list[OutputFit] = []
         self._hyper: list[Hyper] = []
         self._card_extra: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         extra = (f", pca_scalars={self.pca_scalars}" if self.pca_scalars is not None else "") + (
-            ", share_kernel=True" if self.share_kernel else "")
+            f", share_kernel={self.share_kernel}" if self.share_kernel else "")
         return (f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, "
                 f"pca={self.pca}{extra})")
 
@@ -237,15 +247,20 @@ class GaussianProcess(Emulator):
         rng = np.random.default_rng(self._seed())
         sub = (maximin_subset(U, self.subset, rng) if self.subset is not None
                and n > self.subset else np.arange(n))
-        self._hyper, self.fit_reports = [], []
-        if self.share_kernel:
-            self._fit_shared(U, Z, sub, rng, refine)
-            return
-        for j in range(Z.shape[1]):
+        m = Z.shape[1]
+        hyper: list[Hyper | None] = [None] * m
+        reports: list[OutputFit | None] = [None] * m
+        for cols in self._shared_sets():
+            hs, rs = self._fit_shared(U, Z[:, cols], sub, rng, refine)
+            for j, h, r in zip(cols, hs, rs, strict=True):
+                hyper[j], reports[j] = h, r
+        prev: Hyper | None = None
+        for j in range(m):
+            if hyper[j] is not None:
+                continue
             y = Z[sub, j]
             starts: list[Hyper] = []
-            if self._hyper:  # warm start from the neighbouring output
-                prev = self._hyper[-1]
+            if prev is not None:  # warm start from the neighbouring output
                 starts.append(Hyper(prev.lengthscale.copy(), prev.outputscale, prev.noise,
                                     float(np.mean(y))))
             starts.append(default_start(d, y, self.noise_floor))
@@ -268,12 +283,26 @@ class GaussianProcess(Emulator):
                     f"the GP fit failed for latent output {j} from every start "
                     f"({rep.message}); check the training data for duplicated inputs with "
                     f"different outputs, or raise noise_floor")
-            self._hyper.append(h)
-            self.fit_reports.append(rep)
+            hyper[j], reports[j], prev = h, rep, h
+        self._hyper, self.fit_reports = list(hyper), list(reports)
+
+    def _shared_sets(self) -> list[list[int]]:
+        """Latent columns fitted with one shared kernel, one list per set."""
+        if self.share_kernel is False:
+            return []
+        owners = [o for o, _, _ in self.outputs.latent_owners()]
+        if self.share_kernel is True:
+            return [list(range(len(owners)))]
+        unknown = [name for name in self.share_kernel if name not in owners]
+        if unknown:
+            raise ValueError(f"share_kernel names {unknown}, which are neither outputs nor "
+                             f"scalar groups of this fit; choose among {sorted(set(owners))}")
+        return [[j for j, o in enumerate(owners) if o == name] for name in self.share_kernel]
 
     def _fit_shared(self, U: np.ndarray, Z: np.ndarray, sub: np.ndarray,
-                    rng: np.random.Generator, refine: bool) -> None:
-        """One kernel correlation for every latent output (``share_kernel``)."""
+                    rng: np.random.Generator, refine: bool
+                    ) -> tuple[list[Hyper], list[OutputFit]]:
+        """One kernel correlation for the latent outputs ``Z (n, k)`` (``share_kernel``)."""
         n, d = U.shape
         starts = shared_starts(d, self.restarts, self.noise_floor, rng)
         theta, rep = fit_shared(U[sub], Z[sub], self.kernel, starts,
@@ -289,10 +318,9 @@ class GaussianProcess(Emulator):
             raise ValueError(f"the shared-kernel GP fit failed from every start "
                              f"({rep.message}); check the training data for duplicated "
                              f"inputs with different outputs, or raise noise_floor")
-        self._hyper, losses = shared_hypers(theta, U, Z, self.kernel)
-        self.fit_reports = [OutputFit(rep.status, rep.iterations, float(loss), n,
-                                      rep.starts, "shared kernel: " + rep.message)
-                            for loss in losses]
+        hypers, losses = shared_hypers(theta, U, Z, self.kernel)
+        return hypers, [OutputFit(rep.status, rep.iterations, float(loss), n, rep.starts,
+                                  "shared kernel: " + rep.message) for loss in losses]
 
     def _constant_outputs(self, Z: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """A constant output is learnt as that constant; its variance is set relative to its

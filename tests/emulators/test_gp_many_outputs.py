@@ -193,6 +193,8 @@ def test_shared_kernel_export_matches_the_fitted_object(tmp_path):
     ({"pca_scalars": 0.99, "scalar_groups": {"g": ["a"]}}, "two or more"),
     ({"pca_scalars": 0.99, "scalar_groups": ["a", "b"]}, "scalar_groups must map"),
     ({"share_kernel": "yes"}, "share_kernel must be"),
+    ({"share_kernel": []}, "share_kernel must be"),
+    ({"share_kernel": ["g", 3]}, "share_kernel must be"),
 ])
 def test_bad_options_are_refused_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -230,3 +232,45 @@ def test_gp_yaml_declares_the_many_output_keys():
     for key in ("pca_scalars", "scalar_groups", "share_kernel"):
         assert key in conf and key in params
     assert conf["pca_scalars"] is None and conf["share_kernel"] is False
+
+
+def test_sensitivity_of_grouped_scalars_is_reported_per_output(grouped):
+    from emulators.sensitivity import analyse, sobol
+
+    gp, _, _ = grouped
+    rep = analyse(gp, seed=0, n=1024, n_boot=0, posterior_draws=8, morris=False)
+    assert rep.outputs == [f"q{j}" for j in range(20)]
+    assert rep.units == UNITS
+    # against the same estimator run on the true function (the mixtures themselves)
+    truth = sobol(lambda X: np.column_stack(list(_mixtures(X).values())), SPACE, n=1024,
+                  seed=0, n_boot=0)
+    np.testing.assert_allclose(rep.mean.S1, truth.S1, atol=0.03)
+    np.testing.assert_allclose(rep.mean.ST, truth.ST, atol=0.03)
+
+
+def test_report_card_lists_every_grouped_output_with_its_unit(grouped, tmp_path):
+    from emulators.report.build import card_section
+
+    gp, _, _ = grouped
+    card = load(gp.export(tmp_path / "r.safetensors")).card
+    text = card_section(card)
+    for j in (0, 7, 19):
+        row = next(line for line in text.splitlines() if line.startswith(f"| q{j} |"))
+        assert "PCA group scalars" in row and UNITS[f"q{j}"].split("^")[0] in row
+
+
+def test_share_kernel_by_name_shares_within_the_named_group_only():
+    X = SPACE.sample(60, method="lhs", seed=9)
+    Y = {**_mixtures(X, m=6), "alone": np.sin(5 * X[:, 3])}
+    gp = GaussianProcess(restarts=1, pca_scalars=3, share_kernel=["g"],
+                         scalar_groups={"g": [f"q{j}" for j in range(6)]})
+    gp.fit(X, Y, space=SPACE)
+    owners = [o for o, _, _ in gp.outputs.latent_owners()]
+    assert owners == ["alone", "g", "g", "g"]
+    ls = gp.hyperparameters["lengthscale"]
+    assert np.ptp(ls[1:], axis=0).max() == 0  # the group's three components share one
+    assert np.abs(np.log(ls[0] / ls[1])).max() > 0.1  # the other output has its own
+    assert [r.message.startswith("shared kernel") for r in gp.fit_reports] == [
+        False, True, True, True]
+    with pytest.raises(ValueError, match="neither outputs nor scalar groups"):
+        GaussianProcess(share_kernel=["nope"]).fit(X, Y, space=SPACE)
