@@ -117,6 +117,12 @@ class OutputTransform:
         """
         units = dict(units or {})
         groups = _group_spec(Y, pca_scalars, scalar_groups)
+        const = [m for ms in groups.values() for m in ms if np.ptp(np.asarray(Y[m])) == 0]
+        if const:  # nothing to share: left to the model's own handling of constants
+            warnings.warn(f"outputs {const} are constant over the training runs: they are "
+                          f"left out of the PCA of scalar outputs", UserWarning, stacklevel=4)
+            groups = {g: [m for m in ms if m not in const] for g, ms in groups.items()}
+            groups = {g: ms for g, ms in groups.items() if len(ms) >= 2}
         grouped = {m: g for g, members in groups.items() for m in members}
         blocks: list[OutputBlock] = []
         latent: list[np.ndarray] = []

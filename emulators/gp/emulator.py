@@ -251,6 +251,10 @@ class GaussianProcess(Emulator):
         hyper: list[Hyper | None] = [None] * m
         reports: list[OutputFit | None] = [None] * m
         for cols in self._shared_sets():
+            # a constant column has no correlation to share (its profiled scale is 0)
+            cols = [j for j in cols if np.ptp(Z[:, j]) > 0]
+            if not cols:
+                continue
             hs, rs = self._fit_shared(U, Z[:, cols], sub, rng, refine)
             for j, h, r in zip(cols, hs, rs, strict=True):
                 hyper[j], reports[j] = h, r

@@ -274,3 +274,15 @@ def test_share_kernel_by_name_shares_within_the_named_group_only():
         False, True, True, True]
     with pytest.raises(ValueError, match="neither outputs nor scalar groups"):
         GaussianProcess(share_kernel=["nope"]).fit(X, Y, space=SPACE)
+
+
+def test_a_constant_scalar_is_left_out_of_the_group_and_of_the_shared_kernel():
+    X = SPACE.sample(40, method="lhs", seed=10)
+    Y = {**_mixtures(X, m=3), "c": np.full(40, 7.0)}
+    with pytest.warns(UserWarning, match=r"\['c'\] are constant"):
+        gp = GaussianProcess(restarts=1, pca_scalars=0.999, share_kernel=True)
+        gp.fit(X, Y, space=SPACE)
+    assert gp.outputs.groups[0].members == ["q0", "q1", "q2"]
+    mean, var = gp.predict_dict(X[:5])["c"]
+    np.testing.assert_allclose(mean, 7.0, rtol=1e-12)
+    np.testing.assert_allclose(var, 1e-6 * 49.0, rtol=1e-9)  # noise_floor × value²
