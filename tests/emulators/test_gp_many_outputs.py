@@ -286,3 +286,50 @@ def test_a_constant_scalar_is_left_out_of_the_group_and_of_the_shared_kernel():
     mean, var = gp.predict_dict(X[:5])["c"]
     np.testing.assert_allclose(mean, 7.0, rtol=1e-12)
     np.testing.assert_allclose(var, 1e-6 * 49.0, rtol=1e-9)  # noise_floor × value²
+
+
+def _compose(*overrides):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)),
+                                      resolve=True)
+
+
+def test_experiment_refuses_a_group_of_unknown_outputs_before_running(tmp_path):
+    from emulators.pipeline import run_experiment
+
+    cfg = _compose("experiment=quick", "emulate=[p_sys,p_dia]", "emulator.pca_scalars=0.999",
+                   "emulator.scalar_groups={p:[p_sys,p_max]}", f"archive={tmp_path / 'a.h5'}")
+    with pytest.raises(ConfigError, match=r"scalar_groups.p' names \['p_max'\]"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    assert not (tmp_path / "a.h5").exists()  # nothing ran
+    cfg = _compose("experiment=quick", "emulate=[p_sys,p_dia]", "emulator.share_kernel=[q]",
+                   f"archive={tmp_path / 'a.h5'}")
+    with pytest.raises(ConfigError, match="share_kernel' names"):
+        run_experiment(cfg, tmp_path / "out", root=tmp_path)
+
+
+@pytest.mark.slow
+def test_quick_experiment_with_grouped_pressures_reports_each_pressure(tmp_path):
+    import json
+
+    from emulators.pipeline import run_experiment
+
+    cfg = _compose("experiment=quick", "progress=false", "emulator.pca_scalars=0.99999",
+                   "emulator.share_kernel=[scalars]", "emulate=[p_sys,p_dia,p_mean,p_pulse]",
+                   f"archive={tmp_path / 'a.h5'}")
+    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
+    val = res.metrics["validation"]["outputs"]
+    assert list(val) == ["p_sys", "p_dia", "p_mean", "p_pulse"]
+    assert min(m["r2"] for m in val.values()) >= 0.98
+    rt = load(res.emulator_file)
+    assert [o.get("group") for o in rt.card["outputs"]] == ["scalars"] * 4
+    assert rt.outputs.n_latent <= 3  # p_pulse = p_sys − p_dia: at most three components
+    assert {o["unit"] for o in rt.card["outputs"]} == {"Pa"}
+    assert "PCA group scalars" in (tmp_path / "out" / "report.md").read_text()
+    assert json.loads(json.dumps(rt.card["model"]["share_kernel"])) == ["scalars"]
