@@ -98,6 +98,9 @@ def test_pca_scalar_export_predicts_like_the_fitted_object(grouped, tmp_path):
         m2, v2 = rt.predict(Xt, variance=variance)
         assert _rel(m2, m1) < 1e-10
         np.testing.assert_allclose(v2, v1, rtol=1e-10)
+    (c1, C1), (c2, C2) = gp.predict_covariance(Xt[:4]), rt.predict_covariance(Xt[:4])
+    assert C1.shape == (4, 20, 20) and _rel(c2, c1) < 1e-10
+    np.testing.assert_allclose(C2, C1, rtol=1e-10, atol=1e-10 * np.abs(C1).max())
     d1, d2 = gp.predict_dict(Xt[:3]), rt.predict_dict(Xt[:3])
     assert list(d1) == list(d2)
     np.testing.assert_allclose(d2["q7"][0], d1["q7"][0], rtol=1e-10)
