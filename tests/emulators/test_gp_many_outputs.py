@@ -198,6 +198,8 @@ def test_shared_kernel_export_matches_the_fitted_object(tmp_path):
     ({"share_kernel": "yes"}, "share_kernel must be"),
     ({"share_kernel": []}, "share_kernel must be"),
     ({"share_kernel": ["g", 3]}, "share_kernel must be"),
+    ({"share_kernel": True, "shared_refine": -1}, "shared_refine must be"),
+    ({"share_kernel": True, "shared_refine": 2.5}, "shared_refine must be"),
 ])
 def test_bad_options_are_refused_at_construction(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -232,9 +234,10 @@ def test_gp_yaml_declares_the_many_output_keys():
 
     conf = yaml.safe_load(open("conf/emulator/gp.yaml"))
     params = inspect.signature(GaussianProcess).parameters
-    for key in ("pca_scalars", "scalar_groups", "share_kernel"):
+    for key in ("pca_scalars", "scalar_groups", "share_kernel", "shared_refine"):
         assert key in conf and key in params
     assert conf["pca_scalars"] is None and conf["share_kernel"] is False
+    assert conf["shared_refine"] == 0
 
 
 def test_sensitivity_of_grouped_scalars_is_reported_per_output(grouped):
@@ -336,3 +339,24 @@ def test_quick_experiment_with_grouped_pressures_reports_each_pressure(tmp_path)
     assert {o["unit"] for o in rt.card["outputs"]} == {"Pa"}
     assert "PCA group scalars" in (tmp_path / "out" / "report.md").read_text()
     assert json.loads(json.dumps(rt.card["model"]["share_kernel"])) == ["scalars"]
+
+
+def test_shared_refine_gives_each_output_its_own_kernel_from_the_shared_one():
+    X = SPACE.sample(60, method="lhs", seed=11)
+    Xt = SPACE.sample(200, method="lhs", seed=12)
+    # two outputs that do not share lengthscales: one varies fast in x0, one slowly in x3
+    Y = {"fast": np.sin(8 * X[:, 0]), "slow": X[:, 3] ** 2 + 0.1 * X[:, 1]}
+    Yt = {"fast": np.sin(8 * Xt[:, 0]), "slow": Xt[:, 3] ** 2 + 0.1 * Xt[:, 1]}
+    shared = GaussianProcess(restarts=1, share_kernel=True).fit(X, Y, space=SPACE)
+    own = GaussianProcess(restarts=1, share_kernel=True, shared_refine=40)
+    own.fit(X, Y, space=SPACE)
+    ls = own.hyperparameters["lengthscale"]
+    assert ls[0, 0] < 0.5 * ls[1, 0]  # "fast" gets the shorter x0 lengthscale
+    assert all(r.message.startswith("shared kernel, then its own") for r in own.fit_reports)
+    # each output's likelihood improves on the shared optimum, and so does the fit
+    for a, b in zip(own.fit_reports, shared.fit_reports, strict=True):
+        assert a.loss <= b.loss + 1e-9
+    r2 = {k: validate(g, Xt, Yt).metrics for k, g in (("shared", shared), ("own", own))}
+    assert min(r2["own"][n].r2 for n in Y) >= min(r2["shared"][n].r2 for n in Y) - 1e-3
+    with pytest.warns(UserWarning, match="shared_refine has no effect"):
+        GaussianProcess(shared_refine=5)
