@@ -360,3 +360,22 @@ def test_shared_refine_gives_each_output_its_own_kernel_from_the_shared_one():
     assert min(r2["own"][n].r2 for n in Y) >= min(r2["shared"][n].r2 for n in Y) - 1e-3
     with pytest.warns(UserWarning, match="shared_refine has no effect"):
         GaussianProcess(shared_refine=5)
+
+
+def test_a_file_missing_its_group_basis_is_refused():
+    from emulators.errors import EmulatorFileError
+
+    X = SPACE.sample(30, method="lhs", seed=13)
+    t = OutputTransform.fit(_mixtures(X, m=4), pca_scalars=2)
+    arrays = t.to_arrays()
+    assert arrays["outputs.group.scalars.basis"].shape == (2, 4)
+    OutputTransform.from_arrays(t.card(), arrays)
+    bad = {k: v for k, v in arrays.items() if k != "outputs.group.scalars.basis"}
+    with pytest.raises(EmulatorFileError, match="outputs.group.scalars.basis"):
+        OutputTransform.from_arrays(t.card(), bad)
+    wrong = {**arrays, "outputs.group.scalars.basis": np.ones((2, 3))}
+    with pytest.raises(EmulatorFileError, match="shape"):
+        OutputTransform.from_arrays(t.card(), wrong)
+    neg = {**arrays, "outputs.group.scalars.scale": -arrays["outputs.group.scalars.scale"]}
+    with pytest.raises(EmulatorFileError, match="positive"):
+        OutputTransform.from_arrays(t.card(), neg)
