@@ -112,6 +112,12 @@ class Emulator(ABC):
         m, v = self.outputs.split(mean), self.outputs.split(var)
         return {k: (m[k], v[k]) for k in m}
 
+    def predict_covariance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Mean ``(q, C)`` and predictive covariance across the physical columns
+        ``(q, C, C)`` at each point (outputs reduced together by PCA are correlated)."""
+        z_mean, z_var = self._latent(X)
+        return self.outputs.inverse(z_mean, z_var)[0], self.outputs.covariance(z_var)
+
     def sample(self, X: Any, n: int, *, seed: int | np.random.Generator | None = None
                ) -> np.ndarray:
         """``n`` joint posterior draws at ``X``: shape ``(n, len(X), ...)`` like ``predict``."""

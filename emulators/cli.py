@@ -275,8 +275,9 @@ def _info(args: argparse.Namespace) -> int:
     print("  outputs:")
     for o in card["outputs"]:
         shape = f" waveform of {o['shape'][0]} points" if o["shape"] else ""
-        print(f"    {o['name']:<12} {o.get('unit', '')}{shape} ({o['transform']}, "
-              f"{o['latent']} latent)")
+        how = (f"PCA group {o['group']}" if o.get("group") else
+               f"{o['transform']}, {o['latent']} latent")
+        print(f"    {o['name']:<12} {o.get('unit', '')}{shape} ({how})")
     val = card.get("validation", {}).get("outputs", {})
     if val:
         print("  validation (held-out):")

@@ -22,8 +22,11 @@ from emulators.gp.hyper import (
     OutputFit,
     default_start,
     fit_output,
+    fit_shared,
     maximin_subset,
     random_start,
+    shared_hypers,
+    shared_starts,
     smooth_start,
 )
 from emulators.gp.model import KERNELS
@@ -69,7 +72,30 @@ class GaussianProcess(Emulator):
         conditioned for deterministic simulators; larger values regularise.
     pca : float or int, optional
         Reduce waveform outputs to principal components (a variance fraction such as
-        0.999, or a count).  Scalars are never reduced.
+        0.999, or a count).
+    pca_scalars : float or int, optional
+        Reduce correlated scalar outputs together: standardise them, keep the principal
+        components explaining this fraction of their variance (or this many), fit one GP
+        per component and map mean and variance back to every scalar, truncation variance
+        included.  The scalars stay outputs of their own (names, units).
+    scalar_groups : dict of str to list of str, optional
+        Which scalars ``pca_scalars`` reduces together (``{group: [output, ...]}``, two or
+        more each; the others stay as they are); default: every scalar in one group.
+    share_kernel : bool or list of str
+        ``True``: every latent output shares one kernel correlation (ARD lengthscales and
+        noise-to-signal ratio) fitted to all of them at once; a list of output or scalar
+        group names: the latent columns of each named one (a PCA waveform's or a group's
+        components) share a kernel, the others are fitted one by one.  Per shared set:
+        one Cholesky per likelihood evaluation instead of one per output, each output's
+        signal variance and mean profiled in closed form
+        (:func:`emulators.gp.hyper.nll_and_grad_shared`).  For outputs that mix the same
+        few latent functions (PCA components, tens of pressures and flows of one
+        simulator).  ``noise_floor`` then bounds the noise-to-signal ratio.
+    shared_refine : int
+        After a shared-kernel fit, refine each output's own hyperparameters for at most
+        this many L-BFGS-B iterations from the shared optimum (on the ``subset`` runs):
+        outputs whose own parts need other lengthscales get them, at a fraction of the
+        cost of fitting each output from scratch.  0: keep the shared kernel.
     seed : int, optional
         Seed of the random restarts and of the subset.
     subset : int or None
@@ -109,7 +135,9 @@ class GaussianProcess(Emulator):
                  calibrate: str | None = "loo", lowrank_tol: float | None = 0.05,
                  novelty_factor: float = 2.0, domain: str | None = None, threads: int = 1,
                  sparse: bool | str = "auto", sparse_above: int = SPARSE_ABOVE,
-                 inducing: int = 512):
+                 inducing: int = 512, pca_scalars: float | int | None = None,
+                 scalar_groups: Mapping[str, list[str]] | None = None,
+                 share_kernel: bool | list[str] = False, shared_refine: int = 0):
         super().__init__()
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -119,6 +147,36 @@ class GaussianProcess(Emulator):
                 isinstance(pca, int) and not isinstance(pca, bool) and pca >= 1)):
             raise ValueError(f"pca must be a variance fraction in (0, 1) or a component "
                              f"count >= 1, got {pca!r}")
+        if pca_scalars is not None and not ((isinstance(pca_scalars, float)
+                                             and 0 < pca_scalars < 1) or (
+                isinstance(pca_scalars, int) and not isinstance(pca_scalars, bool)
+                and pca_scalars >= 1)):
+            raise ValueError(f"pca_scalars must be a variance fraction in (0, 1) or a "
+                             f"component count >= 1, got {pca_scalars!r}")
+        if scalar_groups is not None:
+            if pca_scalars is None:
+                raise ValueError("scalar_groups needs pca_scalars (the variance fraction or "
+                                 "component count kept in each group)")
+            if not isinstance(scalar_groups, Mapping) or not scalar_groups or not all(
+                    isinstance(v, list | tuple) and len(v) >= 2
+                    and all(isinstance(x, str) for x in v) for v in scalar_groups.values()):
+                raise ValueError(f"scalar_groups must map group names to lists of two or "
+                                 f"more scalar output names, got {scalar_groups!r}")
+        if isinstance(share_kernel, list | tuple):
+            if not share_kernel or not all(isinstance(x, str) for x in share_kernel):
+                raise ValueError(f"share_kernel must be true, false or a non-empty list of "
+                                 f"output or scalar-group names, got {share_kernel!r}")
+            share_kernel = [str(x) for x in share_kernel]
+        elif share_kernel not in (True, False):
+            raise ValueError(f"share_kernel must be true, false or a list of output or "
+                             f"scalar-group names, got {share_kernel!r}")
+        if isinstance(shared_refine, bool) or not isinstance(shared_refine, int) or \
+                shared_refine < 0:
+            raise ValueError(f"shared_refine must be an iteration count >= 0, got "
+                             f"{shared_refine!r}")
+        if shared_refine and share_kernel is False:
+            warnings.warn("shared_refine has no effect without share_kernel", UserWarning,
+                          stacklevel=2)
         if subset is not None and subset < 10:
             raise ValueError(f"subset must be >= 10 runs or None, got {subset}")
         if calibrate not in ("loo", None):
@@ -150,6 +208,12 @@ class GaussianProcess(Emulator):
         self.sparse = sparse
         self.sparse_above = int(sparse_above)
         self.inducing = int(inducing)
+        self.pca_scalars = pca_scalars
+        self.scalar_groups = ({str(k): [str(x) for x in v] for k, v in scalar_groups.items()}
+                              if scalar_groups is not None else None)
+        self.share_kernel: bool | list[str] = (share_kernel if isinstance(share_kernel, list)
+                                               else bool(share_kernel))
+        self.shared_refine = int(shared_refine)
         self.fit_reports: list[OutputFit] = []
         self._hyper: list[Hyper] = []
         self._card_extra: dict[str, Any] = {}
@@ -158,11 +222,15 @@ class GaussianProcess(Emulator):
         self.warm_starts: list[Hyper] = []
 
     def __repr__(self) -> str:
-        return f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, pca={self.pca})"
+        extra = (f", pca_scalars={self.pca_scalars}" if self.pca_scalars is not None else "") + (
+            f", share_kernel={self.share_kernel}" if self.share_kernel else "")
+        return (f"GaussianProcess(kernel={self.kernel!r}, restarts={self.restarts}, "
+                f"pca={self.pca}{extra})")
 
     # -- hooks ----------------------------------------------------------------------------
     def _make_output_transform(self, Y: Mapping[str, np.ndarray], units) -> OutputTransform:
-        return OutputTransform.fit(Y, units, pca=self.pca)
+        return OutputTransform.fit(Y, units, pca=self.pca, pca_scalars=self.pca_scalars,
+                                   scalar_groups=self.scalar_groups)
 
     def _fit(self, U: np.ndarray, Z: np.ndarray) -> None:
         from threadpoolctl import threadpool_limits
@@ -195,16 +263,35 @@ class GaussianProcess(Emulator):
         rng = np.random.default_rng(self._seed())
         sub = (maximin_subset(U, self.subset, rng) if self.subset is not None
                and n > self.subset else np.arange(n))
-        self._hyper, self.fit_reports = [], []
-        for j in range(Z.shape[1]):
+        m = Z.shape[1]
+        hyper: list[Hyper | None] = [None] * m
+        reports: list[OutputFit | None] = [None] * m
+        for cols in self._shared_sets():
+            # a constant column has no correlation to share (its profiled scale is 0)
+            cols = [j for j in cols if np.ptp(Z[:, j]) > 0]
+            if not cols:
+                continue
+            hs, rs = self._fit_shared(U, Z[:, cols], sub, rng, refine)
+            for j, h, r in zip(cols, hs, rs, strict=True):
+                if self.shared_refine:  # each output's own optimum, from the shared one
+                    h, own = fit_output(U[sub], Z[sub, j], self.kernel, [h],
+                                        noise_floor=self.noise_floor,
+                                        max_iter=self.shared_refine, ftol=self.tol)
+                    own.starts = r.starts + own.starts
+                    own.message = f"shared kernel, then its own: {own.message}"
+                    r = own
+                hyper[j], reports[j] = h, r
+        prev: Hyper | None = None
+        for j in range(m):
+            if hyper[j] is not None:
+                continue
             y = Z[sub, j]
             starts: list[Hyper] = []
             if j < len(self.warm_starts) and len(self.warm_starts[j].lengthscale) == d:
                 w = self.warm_starts[j]  # this output's optimum on a previous design
                 starts.append(Hyper(w.lengthscale.copy(), w.outputscale, w.noise,
                                     float(np.mean(y))))
-            if self._hyper:  # warm start from the neighbouring output
-                prev = self._hyper[-1]
+            if prev is not None:  # warm start from the neighbouring output
                 starts.append(Hyper(prev.lengthscale.copy(), prev.outputscale, prev.noise,
                                     float(np.mean(y))))
             starts.append(default_start(d, y, self.noise_floor))
@@ -227,8 +314,44 @@ class GaussianProcess(Emulator):
                     f"the GP fit failed for latent output {j} from every start "
                     f"({rep.message}); check the training data for duplicated inputs with "
                     f"different outputs, or raise noise_floor")
-            self._hyper.append(h)
-            self.fit_reports.append(rep)
+            hyper[j], reports[j], prev = h, rep, h
+        self._hyper, self.fit_reports = list(hyper), list(reports)
+
+    def _shared_sets(self) -> list[list[int]]:
+        """Latent columns fitted with one shared kernel, one list per set."""
+        if self.share_kernel is False:
+            return []
+        owners = [o for o, _, _ in self.outputs.latent_owners()]
+        if self.share_kernel is True:
+            return [list(range(len(owners)))]
+        unknown = [name for name in self.share_kernel if name not in owners]
+        if unknown:
+            raise ValueError(f"share_kernel names {unknown}, which are neither outputs nor "
+                             f"scalar groups of this fit; choose among {sorted(set(owners))}")
+        return [[j for j, o in enumerate(owners) if o == name] for name in self.share_kernel]
+
+    def _fit_shared(self, U: np.ndarray, Z: np.ndarray, sub: np.ndarray,
+                    rng: np.random.Generator, refine: bool
+                    ) -> tuple[list[Hyper], list[OutputFit]]:
+        """One kernel correlation for the latent outputs ``Z (n, k)`` (``share_kernel``)."""
+        n, d = U.shape
+        starts = shared_starts(d, self.restarts, self.noise_floor, rng)
+        theta, rep = fit_shared(U[sub], Z[sub], self.kernel, starts,
+                                noise_floor=self.noise_floor, max_iter=self.max_iter,
+                                ftol=self.tol, full_starts=min(2, len(starts)))
+        if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":
+            theta, full = fit_shared(U, Z, self.kernel, [theta], noise_floor=self.noise_floor,
+                                     max_iter=self.refine, ftol=self.tol)
+            full.starts = rep.starts + full.starts
+            full.message = f"subset of {len(sub)} then all {n} runs: {full.message}"
+            rep = full
+        if rep.status == "failed":
+            raise ValueError(f"the shared-kernel GP fit failed from every start "
+                             f"({rep.message}); check the training data for duplicated "
+                             f"inputs with different outputs, or raise noise_floor")
+        hypers, losses = shared_hypers(theta, U, Z, self.kernel)
+        return hypers, [OutputFit(rep.status, rep.iterations, float(loss), n, rep.starts,
+                                  "shared kernel: " + rep.message) for loss in losses]
 
     def _constant_outputs(self, Z: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
         """A constant output is learnt as that constant; its variance is set relative to its
@@ -352,6 +475,8 @@ class GaussianProcess(Emulator):
         for j, r in enumerate(self.fit_reports):
             fits.append({"output": latent[j] if j < len(latent) else str(j), **r.as_dict()})
         return {"kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
+                "pca_scalars": self.pca_scalars, "share_kernel": self.share_kernel,
+                "shared_refine": self.shared_refine,
                 "subset": self.subset, "refine": self.refine,
                 "sparse": bool(getattr(self, "_sparse", False)),
                 "fit": fits, **self._card_extra}
@@ -365,13 +490,7 @@ class GaussianProcess(Emulator):
 
 
 def _latent_names(outputs: OutputTransform) -> list[str]:
-    """One name per latent column: the output, or ``name[pc k]`` for a PCA block."""
-    names = []
-    for b in outputs.blocks:
-        if b.basis is not None:
-            names += [f"{b.name}[pc{k}]" for k in range(b.latent_width)]
-        elif b.shape:
-            names += [f"{b.name}[{i}]" for i in range(b.width)]
-        else:
-            names.append(b.name)
-    return names
+    """One name per latent column: the output, ``name[i]`` for a raw waveform column, or
+    ``name[pck]`` for a component of a PCA waveform or scalar group."""
+    return [name if kind == "scalar" else f"{name}[pc{i}]" if kind == "pc" else f"{name}[{i}]"
+            for name, i, kind in outputs.latent_owners()]

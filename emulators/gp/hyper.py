@@ -243,3 +243,132 @@ def maximin_subset(U: np.ndarray, size: int, rng: np.random.Generator) -> np.nda
         idx[i] = int(np.argmax(dist))
         dist = np.minimum(dist, np.sum((U - U[idx[i]]) ** 2, axis=1))
     return np.sort(idx)
+
+
+# -- outputs sharing one kernel ---------------------------------------------------------
+def nll_and_grad_shared(theta: np.ndarray, U: np.ndarray, Y: np.ndarray, kind: str
+                        ) -> tuple[float, np.ndarray]:
+    """Profiled negative log marginal likelihood of ``m`` outputs sharing one correlation.
+
+    Output ``j`` has ``K_j = σ_j² C``, ``C = k(r; ℓ) + λ I`` (shared lengthscales ``ℓ`` and
+    noise-to-signal ratio ``λ``); its mean ``c_j`` (generalised least squares) and signal
+    variance ``σ_j² = r_jᵀC⁻¹r_j / n`` are profiled out in closed form, so one Cholesky of
+    ``C`` serves every output:
+    ``-log p = Σ_j [n/2 log σ_j² + ½ log|C| + n/2 (1 + log 2π)]``.  By the envelope theorem
+    the gradient is the partial one, ``-½ tr(W ∂C/∂θ)`` with
+    ``W = Σ_j (n / r_jᵀα_j) α_j α_jᵀ − m C⁻¹`` (cf. R&W 2006 eq. 5.9).
+    ``θ = (log ℓ_1..d, log λ)``; ``U (n, d)`` unit-cube inputs, ``Y (n, m)`` outputs.
+    """
+    n, d = U.shape
+    m = Y.shape[1]
+    ls, lam = np.exp(theta[:d]), math.exp(theta[d])
+    A = U / ls
+    k, G = _profile(kind, _sqdist(A))
+    C = k.copy()
+    C[np.diag_indices(n)] += lam
+    try:
+        L = linalg.cholesky(C, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        return 1e25, np.zeros_like(theta)
+    Kinv, info = linalg.lapack.dpotri(L, lower=1)
+    if info != 0:
+        return 1e25, np.zeros_like(theta)
+    Kinv = np.tril(Kinv) + np.tril(Kinv, -1).T
+    c = _gls_mean(Kinv, Y)
+    R = Y - c
+    alpha = Kinv @ R  # (n, m)
+    q = np.maximum(np.einsum("nm,nm->m", R, alpha), 1e-300)
+    logdet = 2.0 * np.log(np.diag(L)).sum()
+    loss = 0.5 * n * np.log(q / n).sum() + 0.5 * m * logdet + 0.5 * m * n * (1.0 + _LOG2PI)
+    B = alpha * np.sqrt(n / q)
+    W = B @ B.T - m * Kinv
+    grad = np.empty_like(theta)
+    M = W * G
+    s = M.sum(axis=1)
+    grad[:d] = -0.5 * (2.0 * (A * A).T @ s - 2.0 * np.einsum("nd,nd->d", A, M @ A))
+    grad[d] = -0.5 * lam * np.trace(W)
+    return float(loss), grad
+
+
+def _gls_mean(Kinv: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Generalised-least-squares constant mean of each column: ``1ᵀC⁻¹y / 1ᵀC⁻¹1``."""
+    w = Kinv.sum(axis=0)
+    return (w @ Y) / max(float(w.sum()), 1e-300)
+
+
+def shared_hypers(theta: np.ndarray, U: np.ndarray, Y: np.ndarray, kind: str
+                  ) -> tuple[list[Hyper], np.ndarray]:
+    """Per-output hyperparameters at shared ``θ``: the profiled ``σ_j²``, ``σ_j² λ`` and
+    ``c_j``; and each output's negative log marginal likelihood per point ``(m,)``."""
+    n, d = U.shape
+    ls, lam = np.exp(theta[:d]), math.exp(theta[d])
+    k, _ = _profile(kind, _sqdist(U / ls))
+    k[np.diag_indices(n)] += lam
+    L = linalg.cholesky(k, lower=True, check_finite=False)
+    Kinv = linalg.cho_solve((L, True), np.eye(n), check_finite=False)
+    c = _gls_mean(Kinv, Y)
+    R = Y - c
+    q = np.einsum("nm,nm->m", R, Kinv @ R)
+    lo, hi = OUTPUTSCALE_RANGE
+    sf2 = np.clip(q / n, lo, hi)
+    logdet = 2.0 * np.log(np.diag(L)).sum()
+    nll = (0.5 * q / sf2 + 0.5 * n * np.log(sf2) + 0.5 * logdet + 0.5 * n * _LOG2PI) / n
+    return ([Hyper(ls.copy(), float(s), float(s * lam), float(cj))
+             for s, cj in zip(sf2, c, strict=True)], nll)
+
+
+def fit_shared(U: np.ndarray, Y: np.ndarray, kind: str, starts: list[np.ndarray], *,
+               noise_floor: float, max_iter: int = 200, ftol: float = 1e-9,
+               patience: int = 15, margin: float | None = None, full_starts: int = 1
+               ) -> tuple[np.ndarray, OutputFit]:
+    """Fit the shared ``θ = (log ℓ, log λ)`` of all columns of ``Y (n, m)`` from each start
+    (L-BFGS-B, bounds; ``λ ≥ noise_floor``), keeping the best; restarts are abandoned as in
+    :func:`fit_output`.  Returns ``θ`` and the fit's report (loss per point and output)."""
+    n, d = U.shape
+    m = Y.shape[1]
+    margin = max(1.0, 0.01 * n * m) if margin is None else margin
+    lo_l, hi_l = LENGTHSCALE_RANGE
+    bnds = [(math.log(lo_l), math.log(hi_l))] * d + [(math.log(noise_floor),
+                                                      math.log(NOISE_MAX))]
+    lo = np.array([b[0] for b in bnds])
+    hi = np.array([b[1] for b in bnds])
+    best_theta, best_loss, best_status, best_iter, msg = None, math.inf, "failed", 0, ""
+    record: list[tuple[str, int, float]] = []
+    for i, theta0 in enumerate(starts):
+        cb = (_Abandon(best_loss, patience, margin)
+              if i >= full_starts and math.isfinite(best_loss) else None)
+        res = optimize.minimize(nll_and_grad_shared, np.clip(theta0, lo + 1e-9, hi - 1e-9),
+                                args=(U, Y, kind), jac=True, method="L-BFGS-B", bounds=bnds,
+                                callback=cb, options={"maxiter": max_iter,
+                                                      "maxfun": 2 * max_iter + 20,
+                                                      "ftol": ftol})
+        if cb is not None and cb.abandoned:
+            status = "abandoned"
+        elif res.status == 0:
+            status = "converged"
+        elif res.status == 1:
+            status = "max_iter"
+        else:
+            status = "stalled"
+        loss = float(res.fun)
+        record.append((status, int(res.nit), round(loss / (n * m), 6)))
+        if loss < 1e24 and loss < best_loss:
+            best_theta, best_loss, best_status, best_iter = res.x, loss, status, int(res.nit)
+            msg = str(res.message)
+    if best_theta is None:
+        return starts[0], OutputFit("failed", 0, math.nan, n, record,
+                                    "no start gave a positive-definite kernel matrix")
+    return best_theta, OutputFit(best_status, best_iter, best_loss / (n * m), n, record, msg)
+
+
+def shared_starts(d: int, restarts: int, noise_floor: float, rng: np.random.Generator
+                  ) -> list[np.ndarray]:
+    """Starts of a shared fit, as :func:`default_start`, :func:`smooth_start` and
+    :func:`random_start`: lengthscale 0.5, then 5, then random; ``λ`` = 1e-3."""
+    lam = math.log(max(1e-3, 10 * noise_floor))
+    out = [np.append(np.full(d, math.log(0.5)), lam)]
+    if restarts > 1:
+        out.append(np.append(np.full(d, math.log(5.0)), lam - math.log(10.0)))
+    out += [np.append(rng.uniform(math.log(0.05), math.log(2.0), d), lam)
+            for _ in range(restarts - 2)]
+    return out

@@ -51,12 +51,21 @@ def exact_arrays(U: np.ndarray, Z: np.ndarray, hypers: list[Hyper], kernel: str,
     probes = rng.random((N_PROBES, d))
     eye = np.eye(n)
     min_runs = max(MIN_RUNS_TO_SHRINK, 5 * d)
+    shared = None  # outputs sharing a correlation (share_kernel): factors scale by σ_j
     for j in range(m):
-        Kf = kernel_matrix(kernel, U, U, ls[j:j + 1], os_[j:j + 1])[0]
-        K = Kf + noise[j] * eye
-        L = linalg.cholesky(K, lower=True, check_finite=False)
-        L_inv[j] = linalg.solve_triangular(L, eye, lower=True, check_finite=False)
-        alpha[j] = linalg.cho_solve((L, True), Z[:, j] - const[j], check_finite=False)
+        same = (shared is not None and np.array_equal(ls[j], shared["ls"])
+                and noise[j] / os_[j] == shared["ratio"])
+        if same:  # K_j = σ_j² C: L_j⁻¹ = C's L⁻¹ / σ_j
+            L_inv[j] = shared["L_inv"] / np.sqrt(os_[j])
+            alpha[j] = L_inv[j].T @ (L_inv[j] @ (Z[:, j] - const[j]))
+        else:
+            Kf = kernel_matrix(kernel, U, U, ls[j:j + 1], os_[j:j + 1])[0]
+            K = Kf + noise[j] * eye
+            L = linalg.cholesky(K, lower=True, check_finite=False)
+            L_inv[j] = linalg.solve_triangular(L, eye, lower=True, check_finite=False)
+            alpha[j] = linalg.cho_solve((L, True), Z[:, j] - const[j], check_finite=False)
+            shared = {"ls": ls[j], "ratio": noise[j] / os_[j],
+                      "L_inv": L_inv[j] * np.sqrt(os_[j])}
         # leave-one-out: residual α_i/[K⁻¹]_ii, variance 1/[K⁻¹]_ii (R&W eq. 5.12)
         kinv_diag = np.einsum("ki,ki->i", L_inv[j], L_inv[j])
         z2 = alpha[j] ** 2 / kinv_diag
@@ -75,16 +84,24 @@ def exact_arrays(U: np.ndarray, Z: np.ndarray, hypers: list[Hyper], kernel: str,
             scale[j] = float(np.clip(s2, *SCALE_RANGE))
         loo_after.append(float(np.mean(z2 < scale[j] * Z95**2)))
         if lowrank_tol is not None:
-            P, err = _lowrank_factor(Kf, noise[j], L_inv[j], kernel, U, probes, ls[j:j + 1],
-                                     os_[j:j + 1], lowrank_tol)
+            if same and "P" in shared:  # relative errors do not depend on σ_j²
+                P, err = shared["P"], shared["err"]
+                P = None if P is None else P / np.sqrt(os_[j])
+            else:
+                P, err = _lowrank_factor(Kf, noise[j], L_inv[j], kernel, U, probes,
+                                         ls[j:j + 1], os_[j:j + 1], lowrank_tol)
+                shared["P"] = None if P is None else P * np.sqrt(os_[j])
+                shared["err"] = err
             factors.append(P)
             ranks.append(0 if P is None else len(P))
             errors.append(err)
-        A = U / ls[j]
-        r2 = _sq(A)
-        np.fill_diagonal(r2, np.inf)
-        nn = np.sqrt(r2.min(axis=1))
-        thresholds.append(float(novelty_factor * np.quantile(nn, 0.95)))
+        if not same or "threshold" not in shared:
+            A = U / ls[j]
+            r2 = _sq(A)
+            np.fill_diagonal(r2, np.inf)
+            nn = np.sqrt(r2.min(axis=1))
+            shared["threshold"] = float(novelty_factor * np.quantile(nn, 0.95))
+        thresholds.append(shared["threshold"])
     arrays = {"train_u": U, "lengthscale": ls, "outputscale": os_, "noise": noise,
               "mean": const, "alpha": alpha, "L_inv": L_inv, "var_scale": scale}
     card: dict[str, Any] = {

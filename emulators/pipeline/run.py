@@ -72,6 +72,8 @@ def run_experiment(cfg: Any, output_dir: str | Path, *, root: str | Path | None 
         cfg.name = cfg.raw["name"] = default_name(None, getattr(top, "name", None))
     stages.check_outputs(cfg, sims)
     emulator = stages.build_emulator(cfg) if cfg.emulator is not None else None
+    if emulator is not None:
+        stages.check_emulator_outputs(cfg, emulator)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root) if root is not None else Path.cwd()

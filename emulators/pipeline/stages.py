@@ -413,6 +413,31 @@ def build_emulator(cfg: ExperimentConfig) -> Any:
     return instantiate(cfg.emulator, "emulator")
 
 
+def check_emulator_outputs(cfg: ExperimentConfig, emulator: Any) -> None:
+    """Output names the emulator's settings refer to (``scalar_groups``, ``share_kernel``)
+    are outputs of the experiment (before running)."""
+    if isinstance(cfg.data.outputs, dict):
+        names = [str(n) for n in cfg.data.outputs]
+    else:
+        names = [str(n) for n in (cfg.data.outputs or cfg.emulate or [])]
+    if not names:
+        return
+    groups = getattr(emulator, "scalar_groups", None) or {}
+    for g, members in groups.items():
+        missing = [m for m in members if m not in names]
+        if missing:
+            raise ConfigError(f"'emulator.scalar_groups.{g}' names {missing}, which are not "
+                              f"outputs of the experiment {names}")
+    shared = getattr(emulator, "share_kernel", None)
+    if isinstance(shared, list):
+        known = set(groups) or ({"scalars"} if getattr(emulator, "pca_scalars", None)
+                                else set())  # the default group's name
+        unknown = [m for m in shared if m not in names and m not in known]
+        if unknown:
+            raise ConfigError(f"'emulator.share_kernel' names {unknown}, which are neither "
+                              f"outputs of the experiment {names} nor scalar groups")
+
+
 def fit(cfg: ExperimentConfig, data: Data, emulator: Any) -> Any:
     """Fit the emulator: every level for a multi-fidelity emulator, the top level for the
     others."""

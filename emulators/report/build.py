@@ -112,8 +112,10 @@ def card_section(card: Mapping[str, Any] | None) -> str:
     for o in card.get("outputs") or []:
         shape = f"waveform of {o['shape'][0]} points" if o.get("shape") else "scalar"
         unit = o.get("unit", "")
+        how = (f"PCA group {o['group']}" if o.get("group") else
+               f"{o.get('transform')} ({o.get('latent')} latent)")
         outs.append(f"| {o.get('name')} | {unit or '–'} → {display_unit(unit) or '–'} | "
-                    f"{shape} | {o.get('transform')} ({o.get('latent')} latent) |")
+                    f"{shape} | {how} |")
     return "\n".join(lines + outs)
 
 
@@ -211,6 +213,13 @@ def _limits(result: ValidationResult, space: Any, diag: Diagnostics | None,
         if o.get("transform") == "pca":
             lines.append(f"- {o['name']} is reduced to {o.get('latent')} principal components; "
                          f"its truncation error is included in the variance.")
+    groups: dict[str, list[str]] = {}
+    for o in (card or {}).get("outputs") or []:
+        if o.get("group"):
+            groups.setdefault(o["group"], []).append(o["name"])
+    for g, names in groups.items():
+        lines.append(f"- {', '.join(names)} are reduced together to the principal components "
+                     f"of group {g}; the truncation error is included in their variances.")
     if diag is not None:
         for name, od in diag.outputs.items():
             if not od.ok:

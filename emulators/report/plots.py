@@ -314,16 +314,8 @@ def relevance_plot(emulator: Any, path: Path, *, sobol: Any = None) -> Path | No
 
 
 def _latent_labels(emulator: Any) -> list[str]:
-    labels = []
-    for b in emulator.outputs.blocks:
-        k = b.latent_width
-        if k == 1:
-            labels.append(b.name)
-        elif b.basis is not None:
-            labels += [f"{b.name} PC{i + 1}" for i in range(k)]
-        else:
-            labels += [f"{b.name}[{i}]" for i in range(k)]
-    return labels
+    return [name if kind == "scalar" else f"{name} PC{i + 1}" if kind == "pc"
+            else f"{name}[{i}]" for name, i, kind in emulator.outputs.latent_owners()]
 
 
 def all_plots(out_dir: Path, result: ValidationResult, units: Mapping[str, str] | None,

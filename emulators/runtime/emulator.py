@@ -140,6 +140,12 @@ class RuntimeEmulator:
                                       f"report novelty")
         return fn(self._unit(X, "warn", quiet=True))
 
+    def predict_covariance(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Mean ``(q, C)`` and predictive covariance across the physical columns
+        ``(q, C, C)`` at each point (outputs reduced together by PCA are correlated)."""
+        z_mean, z_var = self._latent(X)
+        return self.outputs.inverse(z_mean, z_var)[0], self.outputs.covariance(z_var)
+
     def predict_dict(self, X: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """``{output name: (mean, variance)}`` with waveforms as ``(n, T)``."""
         mean, var = self.outputs.inverse(*self._latent(X))

@@ -357,6 +357,11 @@ def _closed_form(emulator, space, layout):
     if p.kernel != "rbf":
         return None, (f"Closed-form indices: not available for the {p.kernel} kernel (it "
                       f"does not factorise over inputs); Monte Carlo only.")
+    grouped = [n for n in layout.rows if getattr(layout.blocks[n], "group", None)]
+    if grouped:
+        return None, (f"Closed-form indices: not available for scalar outputs reduced "
+                      f"together by PCA ({', '.join(grouped[:3])}"
+                      f"{', ...' if len(grouped) > 3 else ''}); Monte Carlo only.")
     a = analytic_sobol(emulator, space)
     S1, ST = [], []
     for name in layout.rows:

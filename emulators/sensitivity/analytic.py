@@ -226,8 +226,7 @@ def analytic_sobol(emulator: Any, space: ParameterSpace | None = None) -> Analyt
 
 
 def _latent_labels(outputs: Any) -> list[str]:
-    """``name`` for a scalar block, ``name#k`` for the ``k``-th latent column of a waveform."""
-    labels = []
-    for b in outputs.blocks:
-        labels += [b.name] if not b.shape else [f"{b.name}#{k}" for k in range(b.latent_width)]
-    return labels
+    """``name`` for a scalar block, ``name#k`` for the ``k``-th latent column of a waveform
+    or of a PCA group of scalars."""
+    return [name if kind == "scalar" else f"{name}#{i}"
+            for name, i, kind in outputs.latent_owners()]

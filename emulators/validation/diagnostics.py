@@ -307,8 +307,14 @@ def diagnose(model: Any, X: np.ndarray, Y: Mapping[str, np.ndarray], *, q: int =
         y = np.asarray(Y[block.name], float)
         mu, var = pred[block.name]
         e = (y - mu) / np.sqrt(np.maximum(var * variance_scale, 1e-300))
-        z = _latent_truth(transform, block, cols, y)  # (n, k)
         tests = []
+        if getattr(block, "group", None) is not None:
+            # a scalar reduced with others by PCA: test it in physical units, its joint
+            # covariance being the weighted sum of its group's component covariances
+            k = 1
+            tests.append(_group_member_test(transform, block.name, y, mu, var, joint,
+                                            latent, variance_scale, n_train, q))
+        z = _latent_truth(transform, block, cols, y) if cols else None  # (n, k)
         for i, c in enumerate(cols):
             label = block.name if k == 1 else (
                 f"{block.name} PC{i + 1}" if block.basis is not None else f"{block.name}[{i}]")
@@ -351,6 +357,28 @@ def diagnose(model: Any, X: np.ndarray, Y: Mapping[str, np.ndarray], *, q: int =
             verdicts = [v for v in verdicts if not v.ok] or verdicts[:1]
         out[block.name] = OutputDiagnostics(block.name, block.unit, e, tests, verdicts)
     return Diagnostics(out, X, names, n_train, dict(zip(names, model.space.units, strict=True)))
+
+
+def _group_member_test(transform: Any, name: str, y: np.ndarray, mu: np.ndarray,
+                       var: np.ndarray, joint: Any, latent: Any, variance_scale: float,
+                       n_train: int | None, q: int) -> MahalanobisTest:
+    """The Mahalanobis test of a scalar output reduced in a PCA group: with a joint
+    covariance, ``Σ_c a_c² cov(z_c) + r I`` (``a``: its weights on the components, ``r``:
+    the group's truncation variance for it); otherwise the diagonal one."""
+    n = len(y)
+    low, high = mahalanobis_reference(n, n_train, q)
+    if joint is not None:
+        cols, a = transform.column_map(name)
+        g = next(g for g in transform.groups if name in g.members)
+        resid = float(g.residual_var[g.members.index(name)])
+        cov = np.einsum("c,cij->ij", a[:, 0] ** 2, joint[1][cols]) + resid * np.eye(n)
+        cov *= variance_scale
+        return MahalanobisTest(name, mahalanobis(y, mu, cov), n, None if n_train is None
+                               else n_train - q, low, high, True, pivoted_errors(y, mu, cov))
+    v = np.maximum(var * variance_scale, 1e-300)
+    r = (y - mu) / np.sqrt(v)
+    return MahalanobisTest(name, float(np.sum(r**2)), n, None, low, high, False,
+                           r[np.argsort(-v, kind="stable")])
 
 
 def _latent_truth(transform: Any, block: Any, cols: list[int], y: np.ndarray) -> np.ndarray:
