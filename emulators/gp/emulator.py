@@ -266,7 +266,7 @@ class GaussianProcess(Emulator):
         U = self._unit(X, domain)
         from emulators.runtime.predictor import predict_chunked
 
-        mode = variance or "lowrank"
+        mode = variance  # None: mean only, the variance is not computed
         z_mean, z_var = predict_chunked(lambda u: self._predictor(u, variance=mode), U,
                                         self._predictor.bytes_per_point())
         mean, var = self.outputs.inverse(z_mean, z_var)

@@ -50,6 +50,11 @@ def test_exported_file_predicts_the_same_both_ways(fitted, tmp_path):
     for mode in ("exact", "lowrank"):
         np.testing.assert_allclose(emu.predict(Xt, variance=mode)[1],
                                    fitted.predict(Xt, variance=mode)[1], rtol=1e-12)
+    m_none, v_none = emu.predict(Xt, variance=None)
+    assert v_none is None
+    np.testing.assert_array_equal(m_none, emu.predict(Xt, variance="exact")[0])
+    # mean only: the predictor skips the O(n²) variance altogether
+    assert not emu.predictor(SPACE.to_unit(Xt), variance=None)[1].any()
     with pytest.raises(ValueError, match="variance"):
         emu.predict(Xt, variance="approximate")
 
