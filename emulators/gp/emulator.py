@@ -87,7 +87,9 @@ class GaussianProcess(Emulator):
         95% interval; the scales are in the card (``model.calibration``).
     lowrank_tol : float or None
         Store a low-rank variance factor whose variance exceeds the exact one by at most
-        this fraction (checked on random probe points); ``None``: exact variance only.
+        this fraction (checked on random probe points); ``None``: exact variance only.  Kept
+        only at rank ≤ 3/4 of n (n ≤ 2,000); a deterministic simulator's variance, near the
+        noise floor, often needs ~n (the card then gives ``rank_needed``).
     novelty_factor : float
         A query is flagged as unlike the training design when its distance to the nearest
         run (in lengthscale units) exceeds this many times the 95th percentile of the
