@@ -35,12 +35,13 @@ from emulators.runtime.gp import GPPredictor
 
 VARIANCE_MODES = ("exact", "lowrank", None)
 #: Above this many runs the default (``sparse="auto"``) is the sparse GP.  Measured
-#: (``benchmarks/gp_sparse_crossover.py``, smooth 20-input function, one BLAS thread): the
-#: exact GP is the more accurate at every size (1 − R² 6–35× smaller: 0.99975 vs 0.99815 at
-#: n = 1,000, 0.99996 vs 0.99862 at 3,000), so the switch is a cost choice: the exact fit
-#: takes 6, 27 and 56 s CPU per output at n = 1,000, 2,000, 3,000 (∝ n^2.1; the sparse one
-#: ~2 s) and stores n² floats per output (72 MB at 3,000).  Above 3,000 it would pass a
-#: minute per output.
+#: (``benchmarks/gp_sparse_crossover.py``, one BLAS thread): the exact GP is the more
+#: accurate at every size (smooth 20-input function: R² 0.99975 vs 0.99815 at n = 1,000,
+#: 0.99996 vs 0.99862 at 3,000, 0.99999 vs 0.99869 at 4,500; borehole: both ≥ 0.999999, MSLL
+#: −7.6 vs −6.4, sparse coverage 1.00), so the switch is a cost choice: the exact fit takes
+#: 6, 27, 54 and 255 s CPU per output at n = 1,000, 2,000, 3,000, 4,500 (borehole: 2, 47,
+#: 185 s; the sparse one 1–2 s throughout) and stores n² floats per output (72 MB at
+#: 3,000).  Above 3,000 it passes a minute per output.
 SPARSE_ABOVE = 3000
 
 
