@@ -6,21 +6,25 @@ For each ``(n runs, m outputs)`` of a smooth 20-input test function on [0, 1]^20
   refined on all runs; sparse above ``sparse_above`` runs), predictions from its exported
   file through the numpy runtime;
 - ``sklearn``: ``GaussianProcessRegressor`` (ARD Matérn-5/2 × constant + white noise,
-  ``normalize_y``, 1 restart), one per output;
-- ``gpytorch-exact``: gpytorch's tutorial exact GP (ARD Matérn-5/2, Adam lr 0.1,
-  50 iterations), one per output;
-- ``gpytorch-sgpr``: gpytorch's ``InducingPointKernel`` (SGPR, 256 inducing points,
-  Adam lr 0.1, 50 iterations), one per output.
+  ``normalize_y``, 2 random restarts), one per output;
+- ``gpytorch-exact``: gpytorch's simple-regression tutorial exact GP (ARD Matérn-5/2,
+  Adam lr 0.1, 50 iterations), one per output;
+- ``gpytorch-sgpr``: gpytorch's ``InducingPointKernel`` (the SGPR tutorial: 256 inducing
+  points, Adam lr 0.1, 50 iterations), one per output.
 
 Held-out R², 95% coverage and MSLL (R&W 2006 eq. 2.34, against the training mean and
 variance) on 2,000 random points; fit time (wall and CPU); single-query and 10k-batch
-predict time.  sklearn and the exact gpytorch GP are skipped where they are hopeless on 2
-cores (sklearn above 500 runs, exact gpytorch above 2,000), and only the first 3 outputs
-are fitted by the peers when ``m > 3`` (their per-output times are scaled to ``m``: the
-``*`` in the table).  Prints a table with ratios to twinemu and writes
-``benchmarks/results/gp_scale.json``.
+predict time.  Everyone runs with one BLAS/OpenMP thread (threadpoolctl and
+``torch.set_num_threads(1)``); within each ``(n, m)`` the methods are fitted in an order
+rotated from row to row and the single queries are timed in interleaved rounds, so the
+load of the (shared, 2-core) machine falls on all methods alike.  sklearn and the exact
+gpytorch GP are skipped where they would take too long on 2 cores (sklearn above 500
+runs, exact gpytorch above 2,000: said so in the table), and only the first output is
+fitted by the peers when ``m > 1`` (their times are scaled to ``m``: the ``*`` in the
+table; R² and coverage are then of that output, ours of all ``m``).  Prints a table with
+ratios peer ÷ twinemu and writes ``benchmarks/results/gp_scale.json``.
 
-    OMP_NUM_THREADS=1 python benchmarks/gp_scale.py [--grid quick|full] [--baseline FILE]
+    python benchmarks/gp_scale.py [--grid study|quick|smoke] [--baseline FILE]
 """
 
 from __future__ import annotations
@@ -42,8 +46,10 @@ GRIDS = {
     "smoke": [(150, 2)],
     "quick": [(200, 1), (200, 60), (1000, 10), (20000, 1)],
     "full": [(200, 1), (200, 60), (500, 26), (1000, 10), (2000, 4), (5000, 4), (20000, 4)],
+    "study": [(200, 1), (200, 10), (200, 60), (1000, 1), (1000, 10), (3000, 1), (20000, 1)],
 }
-PEER_OUTPUTS = 3
+METHODS = ("twinemu", "sklearn", "gpytorch-exact", "gpytorch-sgpr")
+PEER_OUTPUTS = 1
 #: Largest n given to sklearn (its gradient holds an (n, n, d) array: ~100 s CPU per
 #: output at n = 1,000, d = 20) and to gpytorch's exact GP (50 Cholesky-backed Adam steps).
 SKLEARN_MAX = 500
@@ -81,6 +87,7 @@ def timed(fn):
 
 
 def per_query(fn, reps: int = 200) -> float:
+    """Median wall time of ``fn()`` over ``reps`` calls after one warm-up."""
     fn()
     ts = []
     for _ in range(reps):
@@ -90,7 +97,8 @@ def per_query(fn, reps: int = 200) -> float:
     return float(np.median(ts))
 
 
-def run_twinemu(X, Y, Xt, Yt) -> dict:
+def run_twinemu(X, Y, Xt, Yt) -> tuple[dict, dict]:
+    """Fit and score; returns the results and the query callables to be timed."""
     from emulators import GaussianProcess, runtime
     from simulators.design import Parameter, ParameterSpace
 
@@ -103,30 +111,34 @@ def run_twinemu(X, Y, Xt, Yt) -> dict:
            "sparse": bool(gp._card_model()["sparse"]),
            "status": [r.status for r in gp.fit_reports]}
     x1 = Xt[:1]
-    out["query_s"] = per_query(lambda: emu.predict(x1))
     p = emu.predictor
+    queries = {"query_s": lambda: emu.predict(x1),
+               "query_mean_s": lambda: emu.predict(x1, variance=None),
+               "query_bare_s": lambda: _bare(p, space.to_unit(x1))}
+    lowrank = gp._card_model().get("lowrank") or {}
+    out["lowrank_rank"] = lowrank.get("rank")
     if getattr(p, "lowrank", None) is not None:
-        out["query_lowrank_s"] = per_query(lambda: emu.predict(x1, variance="lowrank"))
-        out["lowrank_rank"] = gp._card_model()["lowrank"]["rank"]
-    out["query_bare_s"] = per_query(lambda: _bare(p, space.to_unit(x1)))
+        queries["query_lowrank_s"] = lambda: emu.predict(x1, variance="lowrank")
+        queries["query_bare_lowrank_s"] = lambda: _bare(p, space.to_unit(x1), p.lowrank)
     Xb = np.random.default_rng(5).random((10_000, X.shape[1]))
-    _, out["batch10k_s"], _ = timed(lambda: emu.predict(Xb))
-    return out
+    queries["batch10k_s"] = lambda: emu.predict(Xb)
+    return out, queries
 
 
-def _bare(p, u):
-    """The arithmetic alone (exact mean and variance, precomputed scaled inputs)."""
+def _bare(p, u, F=None):
+    """The arithmetic alone (mean and variance: kernel vector, one dot product, one product
+    with ``L⁻¹`` or the rank-r factor ``F``; precomputed scaled inputs)."""
     B = u / p.lengthscale[:, None, :]
     r2 = p._a2[:, :, 0] + (B * B).sum(-1) - 2.0 * np.einsum("mnd,md->mn", p._A, B[:, 0])
     r = np.sqrt(np.maximum(r2, 0.0))
     k = p.outputscale[:, None] * (1 + math.sqrt(5) * r + 5 / 3 * r * r) * np.exp(-math.sqrt(5)
                                                                                  * r)
-    mean = p.const + np.einsum("mn,mn->m", p.alpha, k)
-    v = np.einsum("mij,mj->mi", p.L_inv, k)
+    mean = p.const + np.matmul(p.alpha[:, None, :], k[:, :, None])[:, 0, 0]
+    v = np.matmul(p.L_inv if F is None else F, k[:, :, None])[:, :, 0]
     return mean, p.outputscale + p.noise - np.einsum("mi,mi->m", v, v)
 
 
-def run_sklearn(X, Y, Xt, Yt) -> dict:
+def run_sklearn(X, Y, Xt, Yt) -> tuple[dict, dict]:
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -136,7 +148,7 @@ def run_sklearn(X, Y, Xt, Yt) -> dict:
         kern = (ConstantKernel(1.0, (1e-4, 1e4)) * Matern(np.full(X.shape[1], 0.5), (1e-2, 1e2),
                                                           nu=2.5) + WhiteKernel(1e-4, (1e-6, 10)))
         gp, w, c = timed(lambda kern=kern, j=j: GaussianProcessRegressor(
-            kern, normalize_y=True, n_restarts_optimizer=1, random_state=0).fit(X, Y[:, j]))
+            kern, normalize_y=True, n_restarts_optimizer=2, random_state=0).fit(X, Y[:, j]))
         models.append(gp)
         wall, cpu = wall + w, cpu + c
     preds = [g.predict(Xt, return_std=True) for g in models]
@@ -144,15 +156,13 @@ def run_sklearn(X, Y, Xt, Yt) -> dict:
     var = np.stack([p[1] ** 2 for p in preds], 1)
     scale = Y.shape[1] / k
     out = {**scores(Y[:, :k], Yt[:, :k], mean, var), "fit_s": wall * scale,
-           "fit_cpu_s": cpu * scale, "outputs_fitted": k}
-    out["query_s"] = per_query(lambda: [g.predict(Xt[:1], return_std=True) for g in models],
-                               50) * scale
-    _, b, _ = timed(lambda: [g.predict(Xt[:10_000], return_std=True) for g in models])
-    out["batch10k_s"] = b * scale * 10_000 / min(len(Xt), 10_000)
-    return out
+           "fit_cpu_s": cpu * scale, "outputs_fitted": k, "time_scale": scale}
+    Xb = np.random.default_rng(5).random((10_000, X.shape[1]))
+    return out, {"query_s": lambda: [g.predict(Xt[:1], return_std=True) for g in models],
+                 "batch10k_s": lambda: [g.predict(Xb, return_std=True) for g in models]}
 
 
-def run_gpytorch(X, Y, Xt, Yt, sparse: bool) -> dict:
+def run_gpytorch(X, Y, Xt, Yt, sparse: bool) -> tuple[dict, dict]:
     import gpytorch
     import torch
 
@@ -204,21 +214,45 @@ def run_gpytorch(X, Y, Xt, Yt, sparse: bool) -> dict:
         models.append((model, lik))
     scale = Y.shape[1] / k
     out = {**scores(Y[:, :k], Yt[:, :k], np.stack(means, 1), np.stack(variances, 1)),
-           "fit_s": wall * scale, "fit_cpu_s": cpu * scale, "outputs_fitted": k}
+           "fit_s": wall * scale, "fit_cpu_s": cpu * scale, "outputs_fitted": k,
+           "time_scale": scale}
+    xb = torch.tensor(np.random.default_rng(5).random((10_000, X.shape[1])))
 
-    def query(rows):
+    def query(pts):
         with torch.no_grad(), gpytorch.settings.fast_pred_var():
             for model, lik in models:
-                f = lik(model(xt[:rows]))
+                f = lik(model(pts))
                 _ = f.mean, f.variance
 
-    out["query_s"] = per_query(lambda: query(1), 50) * scale
-    return out
+    return out, {"query_s": lambda: query(xt[:1]), "batch10k_s": lambda: query(xb)}
+
+
+def time_queries(queries: dict[str, dict], rounds: int = 5, reps: int = 10) -> None:
+    """Median single-query times, interleaved: each round times every method ``reps``
+    times in turn; the 10k batches once each, in turn.  Writes into each method's result
+    (times of peers that fitted fewer outputs scaled by ``time_scale``)."""
+    single = [(m, key, fn) for m, qs in queries.items() for key, fn in qs.items()
+              if key not in ("batch10k_s", "_out")]
+    ts: dict[tuple[str, str], list[float]] = {(m, k): [] for m, k, _ in single}
+    for _m, _k, fn in single:
+        fn()  # warm-up
+    for _ in range(rounds):
+        for m, k, fn in single:
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                ts[m, k].append(time.perf_counter() - t)
+    for (m, k), v in ts.items():
+        queries[m]["_out"][k] = float(np.median(v)) * queries[m]["_out"].get("time_scale", 1)
+    for qs in queries.values():
+        if "batch10k_s" in qs:
+            _, t, _ = timed(qs["batch10k_s"])
+            qs["_out"]["batch10k_s"] = t * qs["_out"].get("time_scale", 1)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", choices=sorted(GRIDS), default="quick")
+    ap.add_argument("--grid", choices=sorted(GRIDS), default="study")
     ap.add_argument("--baseline", type=Path, help="JSON of the previous twinemu fit "
                     "(n=1000, m=10) measured at the commit before this work")
     ap.add_argument("--peers", default="sklearn,gpytorch-exact,gpytorch-sgpr")
@@ -227,36 +261,55 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         return threads_check()
+    import os
+    import platform
     import warnings
 
     import torch
+    from threadpoolctl import threadpool_limits
 
     warnings.filterwarnings("ignore", module="sklearn")
     torch.set_num_threads(1)
     peers = [p for p in args.peers.split(",") if p]
+    methods = ["twinemu", *[m for m in METHODS if m in peers]]
+    machine = {"platform": platform.platform(), "cpus": os.cpu_count(),
+               "shared": "yes: other jobs ran on the same 2 cores during the benchmark",
+               "blas_threads": 1, "load_before": os.getloadavg()}
     rows = []
-    for n, m in GRIDS[args.grid]:
-        X, Y = smooth20(n, m, seed=0)
-        Xt, Yt = smooth20(2000, m, seed=1)
-        res = {"twinemu": run_twinemu(X, Y, Xt, Yt)}
-        print(f"n={n} m={m} twinemu {res['twinemu']['fit_s']:.1f}s", flush=True)
-        for peer in peers:
-            if peer == "sklearn" and n > SKLEARN_MAX or peer == "gpytorch-exact" and n > EXACT_MAX:
-                res[peer] = {"skipped": "hopeless on 2 cores at this size"}
-                continue
-            try:
-                res[peer] = (run_sklearn(X, Y, Xt, Yt) if peer == "sklearn"
-                             else run_gpytorch(X, Y, Xt, Yt, sparse=peer.endswith("sgpr")))
-            except ImportError as exc:
-                res[peer] = {"skipped": f"not installed ({exc.name})"}
-            print(f"n={n} m={m} {peer} {res[peer].get('fit_s', float('nan')):.1f}s", flush=True)
-        rows.append({"n": n, "m": m, "d": D, "results": res})
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=1):
+        for i, (n, m) in enumerate(GRIDS[args.grid]):
+            X, Y = smooth20(n, m, seed=0)
+            Xt, Yt = smooth20(2000, m, seed=1)
+            res, queries = {}, {}
+            order = methods[i % len(methods):] + methods[:i % len(methods)]  # rotated
+            for name in order:
+                if (name == "sklearn" and n > SKLEARN_MAX
+                        or name == "gpytorch-exact" and n > EXACT_MAX):
+                    res[name] = {"skipped": f"n > {SKLEARN_MAX if name == 'sklearn' else EXACT_MAX}"
+                                            ": too slow on 2 cores"}
+                    continue
+                try:
+                    out, qs = (run_twinemu(X, Y, Xt, Yt) if name == "twinemu"
+                               else run_sklearn(X, Y, Xt, Yt) if name == "sklearn"
+                               else run_gpytorch(X, Y, Xt, Yt, sparse=name.endswith("sgpr")))
+                except ImportError as exc:
+                    res[name] = {"skipped": f"not installed ({exc.name})"}
+                    continue
+                res[name] = out
+                queries[name] = {**qs, "_out": out}
+                print(f"n={n} m={m} {name} fit {out['fit_s']:.1f} s", flush=True)
+            time_queries(queries)
+            rows.append({"n": n, "m": m, "d": D,
+                         "results": {k: res[k] for k in methods if k in res}})
+    machine["load_after"] = os.getloadavg()
+    machine["total_s"] = time.perf_counter() - t0
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
-    print_table(rows, baseline)
+    print_table(rows, baseline, machine)
     out = Path(__file__).parent / "results" / "gp_scale.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"grid": args.grid, "rows": rows, "baseline": baseline},
-                              indent=1))
+    out.write_text(json.dumps({"grid": args.grid, "machine": machine, "rows": rows,
+                               "baseline": baseline}, indent=1))
     print(f"wrote {out}")
     return 0
 
@@ -286,30 +339,44 @@ def threads_check(n: int = 600, m: int = 2) -> int:
     return 0
 
 
-def print_table(rows, baseline=None) -> None:
-    hdr = (f"{'n':>6} {'m':>3} {'method':<15} {'R²':>7} {'R²min':>7} {'cov95':>6} "
-           f"{'MSLL':>6} {'fit s':>8} {'cpu s':>8} {'×ours':>6} {'1q ms':>7} {'10k s':>6}")
+def print_table(rows, baseline=None, machine=None) -> None:
+    def ratio(r, ours, key):
+        return r[key] / ours[key] if key in r and ours.get(key) else float("nan")
+
+    hdr = (f"{'n':>6} {'m':>3} {'method':<23} {'R²':>7} {'R²min':>7} {'cov95':>6} "
+           f"{'MSLL':>6} {'fit s':>8} {'cpu s':>8} {'÷ours':>6} {'1q ms':>8} {'÷ours':>6} "
+           f"{'10k s':>7} {'÷ours':>6}")
     print(hdr)
     print("-" * len(hdr))
     for row in rows:
         ours = row["results"]["twinemu"]
         for name, r in row["results"].items():
             if "skipped" in r:
-                print(f"{row['n']:>6} {row['m']:>3} {name:<15} skipped: {r['skipped']}")
+                print(f"{row['n']:>6} {row['m']:>3} {name:<23} skipped: {r['skipped']}")
                 continue
             star = "*" if r.get("outputs_fitted", row["m"]) < row["m"] else " "
-            label = name + (" (sparse)" if r.get("sparse") else "")
-            print(f"{row['n']:>6} {row['m']:>3} {label:<15} {r['r2']:7.4f} {r['r2_min']:7.4f} "
+            label = name + (" (sparse)" if r.get("sparse") else "") + (
+                f" ({r['outputs_fitted']} fitted)" if star == "*" else "")
+            print(f"{row['n']:>6} {row['m']:>3} {label:<23} {r['r2']:7.4f} {r['r2_min']:7.4f} "
                   f"{r['coverage']:6.3f} {r['msll']:6.2f} {r['fit_s']:7.1f}{star} "
-                  f"{r['fit_cpu_s']:8.1f} {r['fit_cpu_s'] / ours['fit_cpu_s']:6.2f} "
-                  f"{1e3 * r['query_s']:7.3f} {r.get('batch10k_s', float('nan')):6.2f}")
+                  f"{r['fit_cpu_s']:8.1f} {ratio(r, ours, 'fit_cpu_s'):6.2f} "
+                  f"{1e3 * r['query_s']:8.3f} {ratio(r, ours, 'query_s'):6.1f} "
+                  f"{r.get('batch10k_s', float('nan')):7.2f} {ratio(r, ours, 'batch10k_s'):6.2f}")
         if "query_bare_s" in ours:
             lr = ours.get("query_lowrank_s")
-            print(f"{'':>11}twinemu single query: exact {1e3 * ours['query_s']:.3f} ms, "
-                  + (f"lowrank {1e3 * lr:.3f} ms (rank {ours['lowrank_rank']}), " if lr else
-                     "lowrank n/a, ")
-                  + f"bare numpy arithmetic {1e3 * ours['query_bare_s']:.3f} ms "
-                  f"(ratio {ours['query_s'] / ours['query_bare_s']:.2f})")
+            print(f"{'':>11}twinemu single query: exact {1e3 * ours['query_s']:.3f} ms "
+                  f"(÷ bare {ours['query_s'] / ours['query_bare_s']:.2f}), mean only "
+                  f"{1e3 * ours['query_mean_s']:.3f} ms, "
+                  + (f"lowrank {1e3 * lr:.3f} ms (rank {ours['lowrank_rank']}; ÷ bare "
+                     f"{lr / ours['query_bare_lowrank_s']:.2f}), " if lr else
+                     f"no lowrank factor (rank {ours.get('lowrank_rank')}), ")
+                  + f"bare numpy arithmetic {1e3 * ours['query_bare_s']:.3f} ms")
+    print("* peers fitted the first output; their times are scaled to m.  Ratios are "
+          "peer ÷ twinemu (CPU time for the fit).  One BLAS thread for everyone.")
+    if machine:
+        print(f"Machine: {machine['platform']}, {machine['cpus']} CPUs, shared with other "
+              f"jobs (load {machine['load_before'][0]:.1f} before, "
+              f"{machine['load_after'][0]:.1f} after); {machine['total_s']:.0f} s in all.")
     if baseline:
         new = next((r["results"]["twinemu"] for r in rows if r["n"] == 1000 and r["m"] == 10),
                    None)

@@ -37,10 +37,14 @@ from emulators.runtime.emulator import DOMAIN_POLICIES, apply_domain_policy
 from emulators.runtime.gp import GPPredictor
 
 VARIANCE_MODES = ("exact", "lowrank", None)
-#: Above this many runs the default (``sparse="auto"``) is the sparse GP.  Not yet a
-#: measured crossover: ``benchmarks/gp_scale.py`` measured the exact fit at ~5 s CPU per
-#: output for n = 1,000 and the sparse one at 3.4 s CPU for n = 20,000 (R² 0.9988); the
-#: exact file stores n² floats per output (72 MB at n = 3,000), which sets this bound.
+#: Above this many runs the default (``sparse="auto"``) is the sparse GP.  Measured
+#: (``benchmarks/gp_sparse_crossover.py``, one BLAS thread): the exact GP is the more
+#: accurate at every size (smooth 20-input function: R² 0.99975 vs 0.99815 at n = 1,000,
+#: 0.99996 vs 0.99862 at 3,000, 0.99999 vs 0.99869 at 4,500; borehole: both ≥ 0.999999, MSLL
+#: −7.6 vs −6.4, sparse coverage 1.00), so the switch is a cost choice: the exact fit takes
+#: 6, 27, 54 and 255 s CPU per output at n = 1,000, 2,000, 3,000, 4,500 (borehole: 2, 47,
+#: 185 s; the sparse one 1–2 s throughout) and stores n² floats per output (72 MB at
+#: 3,000).  Above 3,000 it passes a minute per output.
 SPARSE_ABOVE = 3000
 
 
@@ -110,7 +114,9 @@ class GaussianProcess(Emulator):
         95% interval; the scales are in the card (``model.calibration``).
     lowrank_tol : float or None
         Store a low-rank variance factor whose variance exceeds the exact one by at most
-        this fraction (checked on random probe points); ``None``: exact variance only.
+        this fraction (checked on random probe points); ``None``: exact variance only.  Kept
+        only at rank ≤ 3/4 of n (n ≤ 2,000); a deterministic simulator's variance, near the
+        noise floor, often needs ~n (the card then gives ``rank_needed``).
     novelty_factor : float
         A query is flagged as unlike the training design when its distance to the nearest
         run (in lengthscale units) exceeds this many times the 95th percentile of the
@@ -393,7 +399,7 @@ class GaussianProcess(Emulator):
         U = self._unit(X, domain)
         from emulators.runtime.predictor import predict_chunked
 
-        mode = variance or "lowrank"
+        mode = variance  # None: mean only, the variance is not computed
         z_mean, z_var = predict_chunked(lambda u: self._predictor(u, variance=mode), U,
                                         self._predictor.bytes_per_point())
         mean, var = self.outputs.inverse(z_mean, z_var)

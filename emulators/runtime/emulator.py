@@ -105,10 +105,10 @@ class RuntimeEmulator:
         p = self._predictor
         if variance == "exact":
             return predict_chunked(p, U, p.bytes_per_point())
-        if variance == "lowrank" and not hasattr(p, "lowrank"):
+        if variance in ("lowrank", None) and not hasattr(p, "lowrank"):
             raise ValueError(f"emulators of kind {self.card.get('kind')!r} have no low-rank "
                              f"variance; use variance='exact'")
-        return predict_chunked(lambda u: p(u, variance="lowrank"), U, p.bytes_per_point())
+        return predict_chunked(lambda u: p(u, variance=variance), U, p.bytes_per_point())
 
     def predict(self, X: Any, *, variance: str | None = "exact", domain: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -123,7 +123,8 @@ class RuntimeEmulator:
         """
         if variance not in VARIANCE_MODES:
             raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
-        mode = variance or ("lowrank" if hasattr(self._predictor, "lowrank") else "exact")
+        # mean only: GP predictors skip the variance (zeros stand in for it below)
+        mode = variance if variance or hasattr(self._predictor, "lowrank") else "exact"
         mean, var = self.outputs.inverse(*self._latent(X, mode, domain))
         if self._squeeze:
             mean, var = mean[:, 0], var[:, 0]

@@ -123,12 +123,15 @@ class GPPredictor:
         """``k(train_u, U)`` per output: ``(m, n, q)``."""
         return _profile(self.kernel, self._r2(U)) * self.outputscale[:, None, None]
 
-    def __call__(self, U: np.ndarray, variance: str = "exact"
+    def __call__(self, U: np.ndarray, variance: str | None = "exact"
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Latent mean and variance ``(q, m)``; ``variance`` is ``"exact"`` or ``"lowrank"``
-        (the stored factor; exact when the file has none)."""
+        """Latent mean and variance ``(q, m)``; ``variance`` is ``"exact"``, ``"lowrank"``
+        (the stored factor; exact when the file has none) or ``None`` (mean only: the
+        O(n²) variance is skipped and zeros are returned in its place)."""
         Ks = self.cross_covariance(U)
         mean = self.const[:, None] + np.matmul(self.alpha[:, None, :], Ks)[:, 0, :]
+        if variance is None:
+            return mean.T, np.zeros_like(mean.T)
         F = self.lowrank if variance == "lowrank" and self.lowrank is not None else self.L_inv
         v = np.matmul(F, Ks)
         red = np.einsum("mnq,mnq->mq", v, v)
