@@ -89,6 +89,7 @@ def test_help_teaches_and_bad_config_is_a_clear_error(tmp_path):
     assert "n_trian" in res.stdout + res.stderr
 
 
+@pytest.mark.slow  # two experiments in subprocesses: about 20 s
 def test_multirun_sweeps_kernels(tmp_path):
     res = twinemu("run", "--multirun", "experiment=quick", "progress=false",
                   "emulator.kernel=matern52,rbf", "sensitivity.enabled=false",

@@ -95,7 +95,8 @@ def test_37_artery_experiment_emulates_the_network_pressures(tmp_path):
     assert res.passed
 
 
-@pytest.mark.parametrize("executor", ["dask", "slurm"])
+@pytest.mark.parametrize("executor", [
+    "dask", pytest.param("slurm", marks=pytest.mark.slow)])  # slurm path: 18 s (submitit jobs)
 def test_campaign_on_a_cluster_executor(executor, tmp_path):
     """The same experiment on a Dask LocalCluster and through submitit's SLURM path (with
     its local cluster): the archive holds the same runs as a local pool would make."""
