@@ -184,6 +184,45 @@ class _Abandon:
             raise StopIteration
 
 
+def _multistart(fun, args: tuple, thetas: list[np.ndarray], bnds: list[tuple[float, float]],
+                *, max_iter: int, ftol: float, patience: int, margin: float, full_starts: int,
+                per: float) -> tuple[np.ndarray | None, float, str, int,
+                                     list[tuple[str, int, float]], str]:
+    """L-BFGS-B from each start in turn, keeping the best: the shared loop of
+    :func:`fit_output` and :func:`fit_shared`.  Starts after the first ``full_starts`` are
+    abandoned when still ``margin`` nats behind the best after ``patience`` iterations.
+
+    Returns ``(θ, loss, status, iterations, record, message)`` of the best start (``θ``
+    ``None`` when no start gave a finite loss); ``record`` has every start's ``(status,
+    iterations, loss / per)``.
+    """
+    lo = np.array([b[0] for b in bnds])
+    hi = np.array([b[1] for b in bnds])
+    best_theta, best_loss, best_status, best_iter, msg = None, math.inf, "failed", 0, ""
+    record: list[tuple[str, int, float]] = []
+    for i, theta0 in enumerate(thetas):
+        cb = (_Abandon(best_loss, patience, margin)
+              if i >= full_starts and math.isfinite(best_loss) else None)
+        res = optimize.minimize(fun, np.clip(theta0, lo + 1e-9, hi - 1e-9), args=args,
+                                jac=True, method="L-BFGS-B", bounds=bnds, callback=cb,
+                                options={"maxiter": max_iter, "maxfun": 2 * max_iter + 20,
+                                         "ftol": ftol})
+        if cb is not None and cb.abandoned:
+            status = "abandoned"
+        elif res.status == 0:
+            status = "converged"
+        elif res.status == 1:
+            status = "max_iter"
+        else:
+            status = "stalled"
+        loss = float(res.fun)
+        record.append((status, int(res.nit), round(loss / per, 6)))
+        if loss < 1e24 and loss < best_loss:
+            best_theta, best_loss, best_status, best_iter = res.x, loss, status, int(res.nit)
+            msg = str(res.message)
+    return best_theta, best_loss, best_status, best_iter, record, msg
+
+
 def fit_output(U: np.ndarray, y: np.ndarray, kind: str, starts: list[Hyper], *,
                noise_floor: float, max_iter: int = 200, ftol: float = 1e-9,
                patience: int = 15, margin: float | None = None,
@@ -197,32 +236,10 @@ def fit_output(U: np.ndarray, y: np.ndarray, kind: str, starts: list[Hyper], *,
     """
     n, d = U.shape
     margin = max(1.0, 0.01 * n) if margin is None else margin
-    bnds = bounds(d, noise_floor)
-    lo = np.array([b[0] for b in bnds])
-    hi = np.array([b[1] for b in bnds])
-    best_theta, best_loss, best_status, best_iter, msg = None, math.inf, "failed", 0, ""
-    record: list[tuple[str, int, float]] = []
-    for i, h in enumerate(starts):
-        theta0 = np.clip(h.to_theta(), lo + 1e-9, hi - 1e-9)
-        cb = (_Abandon(best_loss, patience, margin)
-              if i >= full_starts and math.isfinite(best_loss) else None)
-        res = optimize.minimize(nll_and_grad, theta0, args=(U, y, kind), jac=True,
-                                method="L-BFGS-B", bounds=bnds, callback=cb,
-                                options={"maxiter": max_iter, "maxfun": 2 * max_iter + 20,
-                                         "ftol": ftol})
-        if cb is not None and cb.abandoned:
-            status = "abandoned"
-        elif res.status == 0:
-            status = "converged"
-        elif res.status == 1:
-            status = "max_iter"
-        else:
-            status = "stalled"
-        loss = float(res.fun)
-        record.append((status, int(res.nit), round(loss / n, 6)))
-        if loss < 1e24 and loss < best_loss:
-            best_theta, best_loss, best_status, best_iter = res.x, loss, status, int(res.nit)
-            msg = str(res.message)
+    best_theta, best_loss, best_status, best_iter, record, msg = _multistart(
+        nll_and_grad, (U, y, kind), [h.to_theta() for h in starts], bounds(d, noise_floor),
+        max_iter=max_iter, ftol=ftol, patience=patience, margin=margin,
+        full_starts=full_starts, per=n)
     if best_theta is None:
         return starts[0], OutputFit("failed", 0, math.nan, n, record,
                                     "no start gave a positive-definite kernel matrix")
@@ -330,31 +347,9 @@ def fit_shared(U: np.ndarray, Y: np.ndarray, kind: str, starts: list[np.ndarray]
     lo_l, hi_l = LENGTHSCALE_RANGE
     bnds = [(math.log(lo_l), math.log(hi_l))] * d + [(math.log(noise_floor),
                                                       math.log(NOISE_MAX))]
-    lo = np.array([b[0] for b in bnds])
-    hi = np.array([b[1] for b in bnds])
-    best_theta, best_loss, best_status, best_iter, msg = None, math.inf, "failed", 0, ""
-    record: list[tuple[str, int, float]] = []
-    for i, theta0 in enumerate(starts):
-        cb = (_Abandon(best_loss, patience, margin)
-              if i >= full_starts and math.isfinite(best_loss) else None)
-        res = optimize.minimize(nll_and_grad_shared, np.clip(theta0, lo + 1e-9, hi - 1e-9),
-                                args=(U, Y, kind), jac=True, method="L-BFGS-B", bounds=bnds,
-                                callback=cb, options={"maxiter": max_iter,
-                                                      "maxfun": 2 * max_iter + 20,
-                                                      "ftol": ftol})
-        if cb is not None and cb.abandoned:
-            status = "abandoned"
-        elif res.status == 0:
-            status = "converged"
-        elif res.status == 1:
-            status = "max_iter"
-        else:
-            status = "stalled"
-        loss = float(res.fun)
-        record.append((status, int(res.nit), round(loss / (n * m), 6)))
-        if loss < 1e24 and loss < best_loss:
-            best_theta, best_loss, best_status, best_iter = res.x, loss, status, int(res.nit)
-            msg = str(res.message)
+    best_theta, best_loss, best_status, best_iter, record, msg = _multistart(
+        nll_and_grad_shared, (U, Y, kind), starts, bnds, max_iter=max_iter, ftol=ftol,
+        patience=patience, margin=margin, full_starts=full_starts, per=n * m)
     if best_theta is None:
         return starts[0], OutputFit("failed", 0, math.nan, n, record,
                                     "no start gave a positive-definite kernel matrix")
