@@ -98,9 +98,10 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
                           noise: np.ndarray, prior: tuple[float, float] = LOG_LS_PRIOR
                           ) -> dict[str, np.ndarray]:
     """``theta_cov (m, J, J)``, ``dalpha (m, J, n)``, ``dbeta (m, J, p)`` with
-    ``J = d + 1`` for a level fitted on ``U (n, d)``, ``H (m, n, p)``, ``y (m, n)``, and
-    ``neg_log_mass (m,)``, the Laplace estimate of −log of θ's posterior mass near ``θ̂``
-    (up to a constant; ``inf`` where it could not be formed).
+    ``J = d + 1`` for a level fitted on the kernel inputs ``U (n, d)`` (or ``(m, n, d)``,
+    one set per output: a warped level's, its warping held fixed), ``H (m, n, p)``,
+    ``y (m, n)``, and ``neg_log_mass (m,)``, the Laplace estimate of −log of θ's
+    posterior mass near ``θ̂`` (up to a constant; ``inf`` where it could not be formed).
 
     ``Σ_θ`` is the inverse Hessian of the restricted negative log posterior at ``θ̂``
     (a Laplace approximation of θ's posterior); the Hessian's eigenvalues are floored at
@@ -115,19 +116,20 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
     warning.
     """
     m, n, p = H.shape
-    d = U.shape[1]
-    Ut = torch.as_tensor(U, dtype=torch.float64)
+    d = U.shape[-1]
+    Uall = torch.as_tensor(U, dtype=torch.float64)
     out = {"theta_cov": np.zeros((m, d + 1, d + 1)), "dalpha": np.zeros((m, d + 1, n)),
            "dbeta": np.zeros((m, d + 1, p)), "neg_log_mass": np.full(m, np.inf)}
     floor = 1.0 / prior[1] ** 2
     for i in range(m):
+        Ut = Uall[i] if Uall.dim() == 3 else Uall
         Hi = torch.as_tensor(H[i], dtype=torch.float64)
         yi = torch.as_tensor(y[i], dtype=torch.float64)
         nz = float(noise[i] / outputscale[i])  # nugget ratio
         theta = torch.as_tensor(np.r_[np.log(lengthscale[i]), math.log(outputscale[i])],
                                 dtype=torch.float64)
 
-        def f(th, Hi=Hi, yi=yi, nz=nz):
+        def f(th, Hi=Hi, yi=yi, nz=nz, Ut=Ut):
             return _solve(kind, Ut, Hi, yi, nz, th, prior)
 
         try:
