@@ -83,10 +83,10 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         _scale_variance(model, student_t_factor(n - H.shape[2]))
     arrays = posterior_arrays(model, Ut, Ft, Ht, yt)
     if parameter_uncertainty and F is None:
-        with torch.no_grad():  # θ's uncertainty at the fitted warping, held fixed
-            Uk = model.inputs(Ut).numpy()
-        sens = parameter_sensitivity(kernel, Uk, H, y, arrays["lengthscale"],
-                                     arrays["outputscale"], arrays["noise"], prior)
+        sens = parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
+                                     arrays["outputscale"], arrays["noise"], prior,
+                                     warp=(arrays["warp_a"], arrays["warp_b"]) if warp
+                                     else None)
         sens.pop("neg_log_mass")
         arrays.update(sens)
     return arrays, reports
@@ -120,8 +120,9 @@ def select_by_loo(plain: dict[str, np.ndarray], warped: dict[str, np.ndarray]
             out[k] = v
             continue
         w = warped[k]
-        pick = use.reshape((-1,) + (1,) * (v.ndim - 1))
-        out[k] = np.where(pick, w, v) if w.shape == v.shape else w
+        if w.shape != v.shape:  # θ-sized arrays: a plain output has no warping uncertainty
+            v = np.pad(v, [(0, a - b) for a, b in zip(w.shape, v.shape, strict=True)])
+        out[k] = np.where(use.reshape((-1,) + (1,) * (v.ndim - 1)), w, v)
     for k in ("warp_a", "warp_b"):
         out[k] = np.where(use[:, None], warped[k], 1.0)
     return out, use
@@ -133,7 +134,7 @@ def _neg_log_mass(model: LevelModel, U: torch.Tensor, H: np.ndarray, y: np.ndarr
     (``inf`` where it cannot be formed); see :func:`parameter_sensitivity`."""
     with torch.no_grad():
         ls = model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy()
-        out = parameter_sensitivity(model.kind, model.inputs(U).numpy(), H, y, ls,
+        out = parameter_sensitivity(model.kind, U.numpy(), H, y, ls,
                                     model.delta.outputscale.reshape(-1).numpy(),
                                     model.noise.reshape(-1).numpy(), prior)
     return torch.as_tensor(out["neg_log_mass"] / U.shape[0], dtype=torch.float64)

@@ -93,18 +93,39 @@ def kernel_gradients(kind: str, U1: np.ndarray, U2: np.ndarray, lengthscale: np.
     diff2 = ((A[:, :, None, :] - B[:, None, :, :])
              / lengthscale[:, None, None, :]) ** 2  # (m, n1, n2, d)
     r2 = diff2.sum(-1)
-    if kind == "rbf":
-        c = np.exp(-0.5 * r2)
-    else:
-        r = np.sqrt(r2)
-        if kind == "matern52":
-            c = 5.0 / 3.0 * (1.0 + math.sqrt(5) * r) * np.exp(-math.sqrt(5) * r)
-        else:
-            c = 3.0 * np.exp(-math.sqrt(3) * r)
+    c = _slope(kind, r2)
     s = outputscale[:, None, None]
     d_ls = np.moveaxis(s[..., None] * c[..., None] * diff2, -1, 1)  # (m, d, n1, n2)
     k = s * _stationary(kind, r2)
     return np.concatenate([d_ls, k[:, None]], axis=1)
+
+
+def _slope(kind: str, r2: np.ndarray) -> np.ndarray:
+    """``c = −k'(r)/r`` of the unit-variance kernel (so ``∂k/∂r² = −c/2``)."""
+    if kind == "rbf":
+        return np.exp(-0.5 * r2)
+    r = np.sqrt(r2)
+    if kind == "matern52":
+        return 5.0 / 3.0 * (1.0 + math.sqrt(5) * r) * np.exp(-math.sqrt(5) * r)
+    return 3.0 * np.exp(-math.sqrt(3) * r)
+
+
+def warp_gradients(kind: str, W1: np.ndarray, W2: np.ndarray, D1: np.ndarray, D2: np.ndarray,
+                   lengthscale: np.ndarray, outputscale: np.ndarray) -> np.ndarray:
+    """``∂k(w(u), w(u'))/∂(log a, log b) (m, 2d, n1, n2)`` at warped points
+    ``W1 (m, n1, d)``, ``W2 (m, n2, d)``, given the warping's derivatives ``D1 (m, n1, 2d)``,
+    ``D2 (m, n2, 2d)`` (``∂w_j/∂log a_j``, then ``∂w_j/∂log b_j``): by the chain rule,
+    ``−σ² c(r) Δ_j (∂w_j(u) − ∂w_j(u'))/ℓ_j²`` with ``Δ_j = w_j(u) − w_j(u')``."""
+    delta = (W1[:, :, None, :] - W2[:, None, :, :]) / lengthscale[:, None, None, :] ** 2
+    r2 = ((W1[:, :, None, :] - W2[:, None, :, :]) ** 2
+          / lengthscale[:, None, None, :] ** 2).sum(-1)
+    c = -outputscale[:, None, None] * _slope(kind, r2)  # (m, n1, n2)
+    d = W1.shape[-1]
+    out = []
+    for half in (slice(0, d), slice(d, 2 * d)):
+        dd = D1[:, :, None, half] - D2[:, None, :, half]  # (m, n1, n2, d)
+        out.append(np.moveaxis(c[..., None] * delta * dd, -1, 1))
+    return np.concatenate(out, axis=1)
 
 
 def _stationary(kind: str, r2: np.ndarray) -> np.ndarray:
@@ -162,7 +183,7 @@ class _Level:
         self.U = self.inputs(self.gp.U)  # the kernel's training inputs
         self.theta_cov = None  # parameter uncertainty (emulators.mfgp.plugin); optional
         if prefix + "theta_cov" in arrays and self.type != "nonlinear":
-            J = d + 1
+            J = d + 1 if self.warp is None else 3 * d + 1  # + (log a, log b) when warped
             self.theta_cov = require(arrays, prefix + "theta_cov", (m, J, J))
             self.dalpha = require(arrays, prefix + "dalpha", (m, J, n))
             self.dbeta = require(arrays, prefix + "dbeta", (m, J, p))
@@ -177,13 +198,27 @@ class _Level:
         u = np.clip(U, WARP_EPS, 1.0 - WARP_EPS)[None]
         return 1.0 - (1.0 - u ** a[:, None, :]) ** b[:, None, :]
 
+    def _warp_derivatives(self, U: np.ndarray) -> np.ndarray:
+        """``(∂w/∂log a, ∂w/∂log b)`` per input, ``(m, q, 2d)``:
+        ``a b (1 − u^a)^{b−1} u^a ln u`` and ``−b (1 − u^a)^b ln(1 − u^a)``."""
+        a, b = (x[:, None, :] for x in self.warp)
+        u = np.clip(U, WARP_EPS, 1.0 - WARP_EPS)[None]
+        ua = u**a
+        da = a * b * (1.0 - ua) ** (b - 1.0) * ua * np.log(u)
+        db = -b * (1.0 - ua) ** b * np.log1p(-ua)
+        return np.concatenate([da, db], axis=-1)
+
     def _theta_gradient(self, U: np.ndarray, h: np.ndarray, Ks: np.ndarray) -> np.ndarray:
         """``∇_θ μ (m, q, J)`` at ``U (q, d)`` given regressors ``h (m, q, p)`` and
         ``Ks = k(U_train, U) (m, n, q)`` (Kackar & Harville 1984; see
         :mod:`emulators.mfgp.plugin`)."""
         gp = self.gp
-        dK = kernel_gradients(self.kernel, self.U, self.inputs(U), gp.lengthscale,
-                              gp.outputscale)
+        W = self.inputs(U)
+        dK = kernel_gradients(self.kernel, self.U, W, gp.lengthscale, gp.outputscale)
+        if self.warp is not None:  # θ also holds the warping's (log a, log b)
+            dK = np.concatenate([dK, warp_gradients(
+                self.kernel, self.U, W, self._warp_derivatives(gp.U),
+                self._warp_derivatives(U), gp.lengthscale, gp.outputscale)], axis=1)
         return (np.einsum("mqp,mjp->mqj", h, self.dbeta)
                 + np.einsum("mjnq,mn->mqj", dK, gp.alpha)
                 + np.einsum("mjn,mnq->mqj", self.dalpha, Ks))
