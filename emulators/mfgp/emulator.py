@@ -266,13 +266,23 @@ class MultiFidelityGP(Emulator):
                     info["rho"] = self.rho
                 else:
                     H = np.ones((m, n, 1))
-            fits = [fit_level(
-                U, H, Z.T, kernel=self.kernel, F=F, restarts=self.restarts,
-                max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
-                delta_scale=1.0 if t == 0 or F is not None else 0.1,
-                calibrate=self.calibrate, parameter_uncertainty=self.parameter_uncertainty,
-                warp=warp, seed=None if self.seed is None else self.seed + t)
-                for warp in ((False, True) if self.warp and t == 0 else (False,))]
+            def fit(warp: bool, U=U, H=H, Z=Z, F=F, t=t):
+                return fit_level(
+                    U, H, Z.T, kernel=self.kernel, F=F, restarts=self.restarts,
+                    max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
+                    delta_scale=1.0 if t == 0 or F is not None else 0.1,
+                    calibrate=self.calibrate,
+                    parameter_uncertainty=self.parameter_uncertainty, warp=warp,
+                    seed=None if self.seed is None else self.seed + t)
+
+            fits = [fit(False)]
+            if self.warp and t == 0:
+                try:
+                    fits.append(fit(True))
+                except ValueError as exc:
+                    warnings.warn(f"the input-warped fit of level 0 failed ({exc}); level 0 "
+                                  f"keeps its plain fit", UserWarning, stacklevel=4)
+                    info["warp"] = [False] * m
             level_arrays, reports = fits[0]
             if len(fits) == 2:  # warped or not, per output, by leave-one-out error
                 level_arrays, warped = select_by_loo(fits[0][0], fits[1][0])
