@@ -12,6 +12,7 @@ import torch
 from emulators.gp.fit import FitReport, minimise
 from emulators.mfgp.model import (
     LOG_LS_PRIOR,
+    LOG_WARP_RANGE,
     LevelModel,
     gls,
     initialise,
@@ -24,12 +25,13 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
               calibrate: str | None = None, parameter_uncertainty: bool = True,
-              seed: int | None = 0
+              warp: bool = False, seed: int | None = 0
               ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
     start; ``calibrate="loo"`` then scales its variances by :func:`loo_variance_factor`,
-    ``"t"`` by :func:`student_t_factor`, ``None`` keeps the REML plug-in.
+    ``"t"`` by :func:`student_t_factor`, ``None`` keeps the REML plug-in; ``warp`` learns a
+    Kumaraswamy warping of each input (:func:`~emulators.mfgp.model.kumaraswamy`).
     Returns the arrays (unprefixed keys) and one report per start."""
     n, d = U.shape
     m = y.shape[0]
@@ -38,7 +40,8 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     yt = torch.as_tensor(y, dtype=torch.float64)
     Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
     prior = LOG_LS_PRIOR
-    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior)
+    model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior,
+                       warp=warp)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
     def loss() -> torch.Tensor:
@@ -59,7 +62,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         now = torch.tensor(report.loss if len(report.loss) == m else [float("nan")] * m,
                            dtype=torch.float64)
         if laplace and torch.isfinite(now).any():
-            now = torch.where(torch.isfinite(mass := _neg_log_mass(model, U, H, y, prior)),
+            now = torch.where(torch.isfinite(mass := _neg_log_mass(model, Ut, H, y, prior)),
                               mass, now)
         better = torch.isfinite(now) & (now < best)
         if best_state is None:
@@ -81,19 +84,57 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     arrays = posterior_arrays(model, Ut, Ft, Ht, yt)
     if parameter_uncertainty and F is None:
         sens = parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
-                                     arrays["outputscale"], arrays["noise"], prior)
+                                     arrays["outputscale"], arrays["noise"], prior,
+                                     warp=(arrays["warp_a"], arrays["warp_b"]) if warp
+                                     else None)
         sens.pop("neg_log_mass")
         arrays.update(sens)
     return arrays, reports
 
 
-def _neg_log_mass(model: LevelModel, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+def loo_errors(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """Leave-one-out residuals ``(m, n)`` of a fitted level, closed form with β by GLS
+    (Dubrule 1983): ``e_i = (P y)_i / P_ii`` with ``P = K⁻¹ − K⁻¹H (HᵀK⁻¹H)⁻¹ HᵀK⁻¹``,
+    and ``P y = α`` (the stored ``K⁻¹(y − Hβ̂)``)."""
+    Li = arrays["L_inv"]
+    Kinv_diag = np.einsum("mki,mki->mi", Li, Li)
+    KinvH = np.einsum("mki,mkp->mip", Li, arrays["LinvH"])  # K⁻¹H (m, n, p)
+    P_diag = Kinv_diag - np.einsum("mip,mpr,mir->mi", KinvH, arrays["beta_cov"], KinvH)
+    return arrays["alpha"] / P_diag
+
+
+def select_by_loo(plain: dict[str, np.ndarray], warped: dict[str, np.ndarray]
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per output, the fit with the smaller leave-one-out mean squared error: the plain
+    stationary one or the input-warped one (Snoek et al. 2014).  Cross-validation, not the
+    likelihood, picks the covariance model: it is robust to a misspecified kernel, where
+    the likelihood is not (Bachoc 2013, Comput. Stat. Data Anal. 66).  Returns the merged
+    arrays (identity warping ``a = b = 1`` for plain outputs; no warping arrays when none
+    is warped) and the mask of warped outputs ``(m,)``."""
+    use = (loo_errors(warped) ** 2).mean(-1) < (loo_errors(plain) ** 2).mean(-1)
+    if not use.any():
+        return plain, use
+    out = {}
+    for k, v in plain.items():
+        if k == "train_u":
+            out[k] = v
+            continue
+        w = warped[k]
+        if w.shape != v.shape:  # θ-sized arrays: a plain output has no warping uncertainty
+            v = np.pad(v, [(0, a - b) for a, b in zip(w.shape, v.shape, strict=True)])
+        out[k] = np.where(use.reshape((-1,) + (1,) * (v.ndim - 1)), w, v)
+    for k in ("warp_a", "warp_b"):
+        out[k] = np.where(use[:, None], warped[k], 1.0)
+    return out, use
+
+
+def _neg_log_mass(model: LevelModel, U: torch.Tensor, H: np.ndarray, y: np.ndarray,
                   prior: tuple[float, float]) -> torch.Tensor:
     """Per-point −log Laplace posterior mass of the current fit, one per output ``(m,)``
     (``inf`` where it cannot be formed); see :func:`parameter_sensitivity`."""
     with torch.no_grad():
         ls = model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy()
-        out = parameter_sensitivity(model.kind, U, H, y, ls,
+        out = parameter_sensitivity(model.kind, U.numpy(), H, y, ls,
                                     model.delta.outputscale.reshape(-1).numpy(),
                                     model.noise.reshape(-1).numpy(), prior)
     return torch.as_tensor(out["neg_log_mass"] / U.shape[0], dtype=torch.float64)
@@ -168,6 +209,9 @@ def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
         }
         if beta.shape[1] > 1:
             out["rho"] = beta[:, :-1].numpy()
+        if model.warp:
+            out["warp_a"] = torch.exp(model.log_warp_a.clamp(*LOG_WARP_RANGE)).numpy()
+            out["warp_b"] = torch.exp(model.log_warp_b.clamp(*LOG_WARP_RANGE)).numpy()
         if model.nonlinear:
             out["train_f"] = F.numpy()
             out["rho_lengthscale"] = model.rho.base_kernel.lengthscale.reshape(model.m,

@@ -10,6 +10,9 @@ eq. 3.9 use the same ``n − p`` correction for the variance), which does not sh
 signal variance by the ``p`` degrees of freedom spent on β — with 4–6 high-fidelity points
 that is the difference between honest and over-confident intervals.
 
+Level 0 may warp its inputs first (Kumaraswamy CDF per input; Snoek et al. 2014), for
+functions that are steep in one corner and flat elsewhere.
+
 Shapes: ``m`` latent outputs (batched), ``n`` points, ``d`` inputs, ``p`` regressors.
 """
 
@@ -21,17 +24,36 @@ import gpytorch
 import torch
 
 from emulators.gp.model import KERNELS, LENGTHSCALE_RANGE, make_kernel
+from emulators.runtime.mfgp import WARP_EPS  # inputs clipped before warping (u^a at 0)
 
 #: Log-normal prior on every unit-cube lengthscale (median 0.5, s.d. of log 1.5): weak, it
 #: only keeps REML from declaring a 4-point level constant (ℓ → 100) or white (ℓ → 0.01).
 LOG_LS_PRIOR = (math.log(0.5), 1.5)
+
+#: Log-normal prior on the Kumaraswamy warping shapes ``a, b`` (Snoek et al. 2014 place
+#: log-normal priors on them too): centred on the identity warp ``a = b = 1``; s.d. 0.75 of
+#: the log lets ``a`` reach ~0.2 (a steep edge stretched over a fifth of the cube) at two
+#: prior s.d.
+LOG_WARP_PRIOR = (0.0, 0.75)
+#: Bounds on ``log a``, ``log b``.
+LOG_WARP_RANGE = (-3.0, 3.0)
+
+
+def kumaraswamy(U: torch.Tensor, log_a: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+    """Input warping by the Kumaraswamy CDF, ``w(u) = 1 − (1 − u^a)^b`` per input (Snoek et
+    al. 2014, "Input warping for Bayesian optimization of non-stationary functions", eq. 3):
+    ``U (n, d)``, ``log_a, log_b (m, d)`` → ``(m, n, d)``."""
+    u = U.clamp(WARP_EPS, 1.0 - WARP_EPS)[None]
+    a = torch.exp(log_a.clamp(*LOG_WARP_RANGE))[:, None, :]
+    b = torch.exp(log_b.clamp(*LOG_WARP_RANGE))[:, None, :]
+    return 1.0 - (1.0 - u**a) ** b
 
 
 class LevelModel(torch.nn.Module):
     """Covariance of one level: ``k_δ`` (+ ``k_ρ k_f`` when ``nonlinear``) and noise."""
 
     def __init__(self, kind: str, d: int, m: int, noise_floor: float, nonlinear: bool = False,
-                 ls_prior: tuple[float, float] = LOG_LS_PRIOR):
+                 ls_prior: tuple[float, float] = LOG_LS_PRIOR, warp: bool = False):
         super().__init__()
         self.ls_prior = ls_prior
         if kind not in KERNELS:
@@ -41,6 +63,10 @@ class LevelModel(torch.nn.Module):
         self.noise_constraint = gpytorch.constraints.Interval(noise_floor, 10.0)
         self.raw_noise = torch.nn.Parameter(torch.zeros(m, dtype=torch.float64))
         self.nonlinear = nonlinear
+        self.warp = warp
+        if warp:  # log a, log b of the Kumaraswamy warping, per output and input
+            self.log_warp_a = torch.nn.Parameter(torch.zeros(m, d, dtype=torch.float64))
+            self.log_warp_b = torch.nn.Parameter(torch.zeros(m, d, dtype=torch.float64))
         if nonlinear:
             self.rho = make_kernel(kind, d, m)
             self.f = make_kernel(kind, 1, m).base_kernel
@@ -52,11 +78,17 @@ class LevelModel(torch.nn.Module):
 
     def covariance(self, U: torch.Tensor, F: torch.Tensor | None = None) -> torch.Tensor:
         """Noise-free ``K (m, n, n)`` at ``U (n, d)`` (and lower-level values ``F (m, n)``)."""
-        x = U.expand(self.m, *U.shape)
+        x = self.inputs(U)
         K = self.delta(x).to_dense()
         if self.nonlinear:  # k_ρ(x, x') k_f(f, f') + k_δ(x, x')  (Perdikaris et al. eq. 5)
             K = K + self.rho(x).to_dense() * self.f(F.unsqueeze(-1)).to_dense()
         return K
+
+    def inputs(self, U: torch.Tensor) -> torch.Tensor:
+        """The kernel's inputs ``(m, n, d)``: ``U (n, d)``, warped when ``warp``."""
+        if self.warp:
+            return kumaraswamy(U, self.log_warp_a, self.log_warp_b)
+        return U.expand(self.m, *U.shape)
 
     def lengthscales(self) -> list[torch.Tensor]:
         out = [self.delta.base_kernel.lengthscale]
@@ -99,6 +131,10 @@ def restricted_nll(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
     for ls in model.lengthscales():
         z = (torch.log(ls.reshape(model.m, -1)) - mu) / sd
         nll = nll + 0.5 * (z**2).sum(-1)
+    if model.warp:
+        mu, sd = LOG_WARP_PRIOR
+        for w in (model.log_warp_a, model.log_warp_b):
+            nll = nll + 0.5 * (((w - mu) / sd) ** 2).sum(-1)
     return nll / n
 
 
@@ -119,6 +155,9 @@ def initialise(model: LevelModel, restart: int, gen: torch.Generator,
         model.raw_noise.copy_(model.noise_constraint.inverse_transform(
             torch.full((m,), max(1e-4, 2 * model.noise_constraint.lower_bound.item()),
                        dtype=torch.float64)))
+        if model.warp:  # from the identity warp
+            model.log_warp_a.zero_()
+            model.log_warp_b.zero_()
         if model.nonlinear:
             model.rho.base_kernel.lengthscale = draw((m, 1, d))
             model.rho.outputscale = torch.ones(m, dtype=torch.float64)

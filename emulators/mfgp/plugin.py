@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from emulators.gp.model import LENGTHSCALE_RANGE, OUTPUTSCALE_RANGE
-from emulators.mfgp.model import LOG_LS_PRIOR
+from emulators.mfgp.model import LOG_LS_PRIOR, LOG_WARP_PRIOR, LOG_WARP_RANGE, kumaraswamy
 
 
 def _profile(kind: str, r2: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,11 @@ def _profile(kind: str, r2: torch.Tensor) -> torch.Tensor:
 
 
 def _cov(kind: str, U: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``K`` at ``θ = (log ℓ, log σ²)``, or ``(log ℓ, log σ², log a, log b)`` of a warped
+    level (on its raw inputs ``U``)."""
     d = U.shape[1]
+    if len(theta) == 3 * d + 1:
+        U = kumaraswamy(U, theta[None, d + 1:2 * d + 1], theta[None, 2 * d + 1:])[0]
     A = U / torch.exp(theta[:d])
     diff = A[:, None, :] - A[None, :, :]
     r2 = (diff**2).sum(-1)
@@ -64,6 +68,9 @@ def _solve(kind, U, H, y, noise, theta, prior=LOG_LS_PRIOR):
     mu, sd = prior
     loss = 0.5 * (r**2).sum() + torch.log(torch.diagonal(L)).sum() \
         + 0.5 * torch.linalg.slogdet(G)[1] + 0.5 * (((theta[:d] - mu) / sd) ** 2).sum()
+    if len(theta) > d + 1:  # the warping shapes' prior, as in the fit
+        loss = loss + 0.5 * (((theta[d + 1:] - LOG_WARP_PRIOR[0]) / LOG_WARP_PRIOR[1]) ** 2
+                             ).sum()
     return loss, alpha, beta[:, 0]
 
 
@@ -82,25 +89,30 @@ def _rcond(kind: str, U: torch.Tensor, nugget: float, theta: torch.Tensor) -> fl
     return float(w[0] / w[-1])
 
 
-def _interior(theta: torch.Tensor, margin: float = 0.05) -> torch.Tensor:
+def _interior(theta: torch.Tensor, d: int, margin: float = 0.05) -> torch.Tensor:
     """Mask of the parameters more than ``margin`` (in log) inside their bounds: one on a
     bound is held there (the optimum is not stationary in it, so a Laplace approximation
     says nothing about it)."""
-    lo = torch.tensor([math.log(LENGTHSCALE_RANGE[0])] * (len(theta) - 1)
-                      + [math.log(OUTPUTSCALE_RANGE[0])], dtype=theta.dtype)
-    hi = torch.tensor([math.log(LENGTHSCALE_RANGE[1])] * (len(theta) - 1)
-                      + [math.log(OUTPUTSCALE_RANGE[1])], dtype=theta.dtype)
+    w = len(theta) - d - 1  # warping shapes, if any
+    lo = torch.tensor([math.log(LENGTHSCALE_RANGE[0])] * d + [math.log(OUTPUTSCALE_RANGE[0])]
+                      + [LOG_WARP_RANGE[0]] * w, dtype=theta.dtype)
+    hi = torch.tensor([math.log(LENGTHSCALE_RANGE[1])] * d + [math.log(OUTPUTSCALE_RANGE[1])]
+                      + [LOG_WARP_RANGE[1]] * w, dtype=theta.dtype)
     return (theta > lo + margin) & (theta < hi - margin)
 
 
 def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
                           lengthscale: np.ndarray, outputscale: np.ndarray,
-                          noise: np.ndarray, prior: tuple[float, float] = LOG_LS_PRIOR
+                          noise: np.ndarray, prior: tuple[float, float] = LOG_LS_PRIOR,
+                          warp: tuple[np.ndarray, np.ndarray] | None = None
                           ) -> dict[str, np.ndarray]:
     """``theta_cov (m, J, J)``, ``dalpha (m, J, n)``, ``dbeta (m, J, p)`` with
     ``J = d + 1`` for a level fitted on ``U (n, d)``, ``H (m, n, p)``, ``y (m, n)``, and
     ``neg_log_mass (m,)``, the Laplace estimate of −log of θ's posterior mass near ``θ̂``
-    (up to a constant; ``inf`` where it could not be formed).
+    (up to a constant; ``inf`` where it could not be formed).  A level with input
+    warping ``warp = (a, b)`` (each ``(m, d)``) has ``J = 3d + 1``,
+    ``θ = (log ℓ, log σ², log a, log b)``: the warping is estimated from the same few
+    points, and its uncertainty belongs in the variance as much as the lengthscales'.
 
     ``Σ_θ`` is the inverse Hessian of the restricted negative log posterior at ``θ̂``
     (a Laplace approximation of θ's posterior); the Hessian's eigenvalues are floored at
@@ -116,27 +128,30 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
     """
     m, n, p = H.shape
     d = U.shape[1]
+    J = 3 * d + 1 if warp is not None else d + 1
     Ut = torch.as_tensor(U, dtype=torch.float64)
-    out = {"theta_cov": np.zeros((m, d + 1, d + 1)), "dalpha": np.zeros((m, d + 1, n)),
-           "dbeta": np.zeros((m, d + 1, p)), "neg_log_mass": np.full(m, np.inf)}
+    out = {"theta_cov": np.zeros((m, J, J)), "dalpha": np.zeros((m, J, n)),
+           "dbeta": np.zeros((m, J, p)), "neg_log_mass": np.full(m, np.inf)}
     floor = 1.0 / prior[1] ** 2
     for i in range(m):
         Hi = torch.as_tensor(H[i], dtype=torch.float64)
         yi = torch.as_tensor(y[i], dtype=torch.float64)
         nz = float(noise[i] / outputscale[i])  # nugget ratio
-        theta = torch.as_tensor(np.r_[np.log(lengthscale[i]), math.log(outputscale[i])],
+        theta = torch.as_tensor(np.r_[np.log(lengthscale[i]), math.log(outputscale[i]),
+                                      *(() if warp is None else (np.log(warp[0][i]),
+                                                                 np.log(warp[1][i])))],
                                 dtype=torch.float64)
 
         def f(th, Hi=Hi, yi=yi, nz=nz):
             return _solve(kind, Ut, Hi, yi, nz, th, prior)
 
         try:
-            free = _interior(theta)
+            free = _interior(theta, d)
             loss = f(theta)[0]
             grad = torch.func.grad(lambda th, f=f: f(th)[0])(theta)[free]
             hess = torch.func.hessian(lambda th, f=f: f(th)[0])(theta)[free][:, free]
             w, E = torch.linalg.eigh(0.5 * (hess + hess.T))
-            cov = torch.zeros((d + 1, d + 1), dtype=torch.float64)
+            cov = torch.zeros((J, J), dtype=torch.float64)
             cov[torch.outer(free, free)] = ((E / w.clamp_min(floor)) @ E.T).reshape(-1)
             da, db = torch.func.jacrev(lambda th, f=f: f(th)[1:])(theta)
         except (RuntimeError, ValueError) as exc:

@@ -25,11 +25,12 @@ KERNELS = ("matern52", "matern32", "rbf")
 
 def kernel_matrix(kind: str, U1: np.ndarray, U2: np.ndarray, lengthscale: np.ndarray,
                   outputscale: np.ndarray) -> np.ndarray:
-    """Covariances ``(m, n1, n2)`` between unit-cube points for ``m`` outputs
-    (R&W 2006 eq. 4.9 for RBF, eq. 4.17 for Matérn ν = 3/2, 5/2)."""
+    """Covariances ``(m, n1, n2)`` between unit-cube points ``(n, d)`` (or ``(m, n, d)``,
+    one set per output) for ``m`` outputs (R&W 2006 eq. 4.9 for RBF, eq. 4.17 for Matérn
+    ν = 3/2, 5/2)."""
     # r² = |a|² + |b|² − 2 a·b on lengthscale-scaled inputs: one matmul per output.
-    A = U1[None, :, :] / lengthscale[:, None, :]
-    B = U2[None, :, :] / lengthscale[:, None, :]
+    A = (U1 if U1.ndim == 3 else U1[None]) / lengthscale[:, None, :]
+    B = (U2 if U2.ndim == 3 else U2[None]) / lengthscale[:, None, :]
     r2 = (np.einsum("mid,mid->mi", A, A)[:, :, None] + np.einsum("mjd,mjd->mj", B, B)[:, None, :]
           - 2.0 * np.matmul(A, np.swapaxes(B, 1, 2)))
     r2 = np.maximum(r2, 0.0)

@@ -39,6 +39,9 @@ Arrays (``m`` latent outputs, ``n_t`` points of level ``t``, ``d`` inputs, ``p``
 * optional, linear levels and level 0: ``theta_cov (m, d+1, d+1)`` (``Σ_θ`` of
   ``θ = (log ℓ, log σ²)``), ``dalpha (m, d+1, n_t)`` and ``dbeta (m, d+1, p)``
   (``∂α/∂θ``, ``∂β̂/∂θ``);
+* optional, level 0 only: ``warp_a (m, d)``, ``warp_b (m, d)``, the shapes of a
+  Kumaraswamy input warping ``w(u) = 1 − (1 − u^a)^b`` (Snoek et al. 2014) applied to
+  training and query inputs before level 0's kernel (``a = b = 1``: no warping);
 * nonlinear level ``t ≥ 1``: ``train_f (m, n_t)`` (the lower level's latent values at the
   training points), ``rho_lengthscale (m, d)``, ``rho_outputscale (m,)``,
   ``f_lengthscale (m,)``; ``lengthscale``/``outputscale`` are those of ``k_δ``;
@@ -50,7 +53,9 @@ Card (``model``; the runtime reads ``levels``, ``blocks[...]["kernel"]`` and
     {"levels": L, "link": "linear" | "nonlinear", "rho": "constant" | "linear" (linear only),
      "kernel": ..., "restarts": ..., "pca": ..., "calibrate": null | "t" | "loo",
      "mc_draws": S (nonlinear only),
-     "blocks": {"mf.0.": {"type": "gp", "kernel", "fidelity", "n", "fit": [status, ...]},
+     "warp": bool,
+     "blocks": {"mf.0.": {"type": "gp", "kernel", "fidelity", "n", "fit": [status, ...],
+                          "warp": [bool per output] (when warping was tried)},
                 "mf.<t>.": {"type": "linear" | "nonlinear", "kernel", "fidelity", "n",
                             "nested": bool, "rho" (linear only), "fit": [...]}}}
 
@@ -69,6 +74,9 @@ from emulators.errors import EmulatorFileError
 from emulators.runtime.gp import GPPredictor, kernel_matrix
 from emulators.runtime.predictor import block_card, register, require
 
+#: Inputs are clipped into ``[WARP_EPS, 1 − WARP_EPS]`` before a level's warping (as in
+#: ``emulators.mfgp.model``, which must use the same value).
+WARP_EPS = 1e-6
 #: Most fidelity levels and Monte Carlo draws a file may declare.
 MAX_LEVELS = 16
 MAX_DRAWS = 100_000
@@ -78,22 +86,46 @@ TYPES = ("gp", "linear", "nonlinear")
 def kernel_gradients(kind: str, U1: np.ndarray, U2: np.ndarray, lengthscale: np.ndarray,
                      outputscale: np.ndarray) -> np.ndarray:
     """``∂k(u, u')/∂θ_j (m, d + 1, n1, n2)`` for ``θ = (log ℓ_1 … log ℓ_d, log σ²)``:
-    ``σ² c(r) (Δ_j/ℓ_j)²`` with ``c = −k'(r)/r`` (R&W 2006 eq. 4.9, 4.17), then ``k``."""
-    diff2 = ((U1[None, :, None, :] - U2[None, None, :, :])
+    ``σ² c(r) (Δ_j/ℓ_j)²`` with ``c = −k'(r)/r`` (R&W 2006 eq. 4.9, 4.17), then ``k``;
+    points ``(n, d)`` or ``(m, n, d)`` as :func:`~emulators.runtime.gp.kernel_matrix`."""
+    A = U1 if U1.ndim == 3 else U1[None]
+    B = U2 if U2.ndim == 3 else U2[None]
+    diff2 = ((A[:, :, None, :] - B[:, None, :, :])
              / lengthscale[:, None, None, :]) ** 2  # (m, n1, n2, d)
     r2 = diff2.sum(-1)
-    if kind == "rbf":
-        c = np.exp(-0.5 * r2)
-    else:
-        r = np.sqrt(r2)
-        if kind == "matern52":
-            c = 5.0 / 3.0 * (1.0 + math.sqrt(5) * r) * np.exp(-math.sqrt(5) * r)
-        else:
-            c = 3.0 * np.exp(-math.sqrt(3) * r)
+    c = _slope(kind, r2)
     s = outputscale[:, None, None]
     d_ls = np.moveaxis(s[..., None] * c[..., None] * diff2, -1, 1)  # (m, d, n1, n2)
     k = s * _stationary(kind, r2)
     return np.concatenate([d_ls, k[:, None]], axis=1)
+
+
+def _slope(kind: str, r2: np.ndarray) -> np.ndarray:
+    """``c = −k'(r)/r`` of the unit-variance kernel (so ``∂k/∂r² = −c/2``)."""
+    if kind == "rbf":
+        return np.exp(-0.5 * r2)
+    r = np.sqrt(r2)
+    if kind == "matern52":
+        return 5.0 / 3.0 * (1.0 + math.sqrt(5) * r) * np.exp(-math.sqrt(5) * r)
+    return 3.0 * np.exp(-math.sqrt(3) * r)
+
+
+def warp_gradients(kind: str, W1: np.ndarray, W2: np.ndarray, D1: np.ndarray, D2: np.ndarray,
+                   lengthscale: np.ndarray, outputscale: np.ndarray) -> np.ndarray:
+    """``∂k(w(u), w(u'))/∂(log a, log b) (m, 2d, n1, n2)`` at warped points
+    ``W1 (m, n1, d)``, ``W2 (m, n2, d)``, given the warping's derivatives ``D1 (m, n1, 2d)``,
+    ``D2 (m, n2, 2d)`` (``∂w_j/∂log a_j``, then ``∂w_j/∂log b_j``): by the chain rule,
+    ``−σ² c(r) Δ_j (∂w_j(u) − ∂w_j(u'))/ℓ_j²`` with ``Δ_j = w_j(u) − w_j(u')``."""
+    delta = (W1[:, :, None, :] - W2[:, None, :, :]) / lengthscale[:, None, None, :] ** 2
+    r2 = ((W1[:, :, None, :] - W2[:, None, :, :]) ** 2
+          / lengthscale[:, None, None, :] ** 2).sum(-1)
+    c = -outputscale[:, None, None] * _slope(kind, r2)  # (m, n1, n2)
+    d = W1.shape[-1]
+    out = []
+    for half in (slice(0, d), slice(d, 2 * d)):
+        dd = D1[:, :, None, half] - D2[:, None, :, half]  # (m, n1, n2, d)
+        out.append(np.moveaxis(c[..., None] * delta * dd, -1, 1))
+    return np.concatenate(out, axis=1)
 
 
 def _stationary(kind: str, r2: np.ndarray) -> np.ndarray:
@@ -142,19 +174,51 @@ class _Level:
         elif p != 1:
             raise EmulatorFileError(f"{prefix}LinvH must have one regressor at level 0")
         self.n, self.d, self.m, self.p = n, d, m, p
+        self.warp = None  # Kumaraswamy input warping (a, b) of level 0; optional
+        if prefix + "warp_a" in arrays:
+            if self.type != "gp":
+                raise EmulatorFileError(f"{prefix}warp_a: only level 0 may warp its inputs")
+            self.warp = (require(arrays, prefix + "warp_a", (m, d), positive=True),
+                         require(arrays, prefix + "warp_b", (m, d), positive=True))
+        self.U = self.inputs(self.gp.U)  # the kernel's training inputs
         self.theta_cov = None  # parameter uncertainty (emulators.mfgp.plugin); optional
         if prefix + "theta_cov" in arrays and self.type != "nonlinear":
-            J = d + 1
+            J = d + 1 if self.warp is None else 3 * d + 1  # + (log a, log b) when warped
             self.theta_cov = require(arrays, prefix + "theta_cov", (m, J, J))
             self.dalpha = require(arrays, prefix + "dalpha", (m, J, n))
             self.dbeta = require(arrays, prefix + "dbeta", (m, J, p))
+
+    def inputs(self, U: np.ndarray) -> np.ndarray:
+        """The kernel's inputs: ``U (q, d)`` itself, or warped, ``(m, q, d)``:
+        ``1 − (1 − u^a)^b`` on ``u`` clipped into ``[WARP_EPS, 1 − WARP_EPS]`` (Snoek et al.
+        2014, eq. 3)."""
+        if self.warp is None:
+            return U
+        a, b = self.warp
+        u = np.clip(U, WARP_EPS, 1.0 - WARP_EPS)[None]
+        return 1.0 - (1.0 - u ** a[:, None, :]) ** b[:, None, :]
+
+    def _warp_derivatives(self, U: np.ndarray) -> np.ndarray:
+        """``(∂w/∂log a, ∂w/∂log b)`` per input, ``(m, q, 2d)``:
+        ``a b (1 − u^a)^{b−1} u^a ln u`` and ``−b (1 − u^a)^b ln(1 − u^a)``."""
+        a, b = (x[:, None, :] for x in self.warp)
+        u = np.clip(U, WARP_EPS, 1.0 - WARP_EPS)[None]
+        ua = u**a
+        da = a * b * (1.0 - ua) ** (b - 1.0) * ua * np.log(u)
+        db = -b * (1.0 - ua) ** b * np.log1p(-ua)
+        return np.concatenate([da, db], axis=-1)
 
     def _theta_gradient(self, U: np.ndarray, h: np.ndarray, Ks: np.ndarray) -> np.ndarray:
         """``∇_θ μ (m, q, J)`` at ``U (q, d)`` given regressors ``h (m, q, p)`` and
         ``Ks = k(U_train, U) (m, n, q)`` (Kackar & Harville 1984; see
         :mod:`emulators.mfgp.plugin`)."""
         gp = self.gp
-        dK = kernel_gradients(self.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
+        W = self.inputs(U)
+        dK = kernel_gradients(self.kernel, self.U, W, gp.lengthscale, gp.outputscale)
+        if self.warp is not None:  # θ also holds the warping's (log a, log b)
+            dK = np.concatenate([dK, warp_gradients(
+                self.kernel, self.U, W, self._warp_derivatives(gp.U),
+                self._warp_derivatives(U), gp.lengthscale, gp.outputscale)], axis=1)
         return (np.einsum("mqp,mjp->mqj", h, self.dbeta)
                 + np.einsum("mjnq,mn->mqj", dK, gp.alpha)
                 + np.einsum("mjn,mnq->mqj", self.dalpha, Ks))
@@ -169,7 +233,8 @@ class _Level:
                ) -> tuple[np.ndarray, np.ndarray]:
         """Latent mean and noise-free variance ``(m, q)`` given the lower level's."""
         gp = self.gp
-        Ks = kernel_matrix(self.kernel, gp.U, U, gp.lengthscale, gp.outputscale)  # (m, n, q)
+        Ks = kernel_matrix(self.kernel, self.U, self.inputs(U), gp.lengthscale,
+                           gp.outputscale)  # (m, n, q)
         v = np.matmul(gp.L_inv, Ks)
         mean = gp.const[:, None] + np.einsum("mn,mnq->mq", gp.alpha, Ks)
         var_d = gp.outputscale[:, None] - np.einsum("mnq,mnq->mq", v, v)
@@ -312,8 +377,9 @@ class MFGPPredictor:
         (``None`` at level 0)."""
         gp = lev.gp
         if lev.type == "gp":  # level 0: constant mean β_δ only
-            K_s = kernel_matrix(lev.kernel, gp.U, U, gp.lengthscale, gp.outputscale)
-            K_ss = kernel_matrix(lev.kernel, U, U, gp.lengthscale, gp.outputscale)
+            W = lev.inputs(U)
+            K_s = kernel_matrix(lev.kernel, lev.U, W, gp.lengthscale, gp.outputscale)
+            K_ss = kernel_matrix(lev.kernel, W, W, gp.lengthscale, gp.outputscale)
             mean = gp.const[:, None] + np.einsum("mn,mnq->mq", gp.alpha, K_s)
             h = np.ones((lev.m, len(U), 1))
         elif lev.type == "linear":
