@@ -42,3 +42,26 @@ def fitted_and_validated(truth, units: dict, n_train: int, n_test: int):
     Xt = SPACE.sample(n_test, method="random", seed=2)
     gp = GaussianProcess(restarts=1, pca=4).fit(X, truth(X), space=SPACE, units=units)
     return gp, validate(gp, Xt, truth(Xt)), X, Xt
+
+
+#: What the twin-side runtime must never import.
+TWIN_BLOCKED = ("torch", "gpytorch", "scipy", "linear_operator", "h5py", "joblib")
+
+
+def run_twin_side(body: str):
+    """Run ``body`` (Python source, dedented) in a fresh interpreter where torch, gpytorch,
+    scipy, h5py and joblib cannot be imported, from the checkout's root; returns the
+    ``subprocess.CompletedProcess`` (text mode).  ``BLOCKED`` names them inside ``body``."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    code = (f"import sys\nBLOCKED = {TWIN_BLOCKED!r}\n"
+            "class _Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in BLOCKED:\n"
+            "            raise ImportError(f'blocked import of {name}')\n"
+            "sys.meta_path.insert(0, _Block())\n" + textwrap.dedent(body))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=120)

@@ -7,11 +7,6 @@ points per seed.  Pair definitions and design sizes: ``simulators.testfunctions`
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -20,6 +15,7 @@ from emulators.errors import EmulatorFileError
 from emulators.runtime.mfgp import MFGPPredictor
 from simulators.design import Parameter, ParameterSpace
 from simulators.testfunctions import multifidelity_pairs, nested_design
+from tests.emulators.contract import run_twin_side
 
 PAIRS = multifidelity_pairs()
 
@@ -244,20 +240,11 @@ def test_mfgp_file_loads_and_predicts_with_numpy_only(tmp_path):
         [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=_space(P["bounds"]))
     path = mf.export(tmp_path / "nl.safetensors")
     expected = mf.predict([[0.3]])[0][0]
-    code = textwrap.dedent(f"""
-        import sys
-        BLOCKED = ("torch", "gpytorch", "scipy", "linear_operator", "h5py", "joblib")
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"blocked import of {{name}}")
-        sys.meta_path.insert(0, Block())
+    res = run_twin_side(f"""
         from emulators import runtime
         emu = runtime.load({str(path)!r})
         print(repr(float(emu.predict([[0.3]])[0][0])))
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert float(res.stdout.strip()) == pytest.approx(expected, rel=1e-12)
 

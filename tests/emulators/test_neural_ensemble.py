@@ -12,7 +12,7 @@ import pytest
 
 from emulators import NeuralEnsemble, runtime
 from simulators.design import Parameter, ParameterSpace
-from tests.emulators.contract import SPACE, smooth_function, training_data
+from tests.emulators.contract import SPACE, run_twin_side, smooth_function, training_data
 
 SMALL = dict(members=3, hidden=(32, 32), epochs=250, patience=60, batch_size=64, seed=3)
 
@@ -49,18 +49,11 @@ def test_numpy_runtime_equals_torch_and_keeps_no_training_inputs(fitted, tmp_pat
 
 def test_exported_ensemble_loads_with_torch_blocked(fitted, tmp_path):
     path = fitted.export(tmp_path / "nn.safetensors")
-    code = textwrap.dedent(f"""
-        import sys
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("torch", "gpytorch", "scipy"):
-                    raise ImportError(name)
-        sys.meta_path.insert(0, Block())
+    res = run_twin_side(f"""
         from emulators import runtime
         mean, var = runtime.load({str(path)!r}).predict([[0.5, 3.0]])
         print(float(mean[0]), float(var[0]) > 0)
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[1] == "True"
 

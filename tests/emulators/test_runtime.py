@@ -1,9 +1,6 @@
 """The numpy-only runtime: safe loading, integrity, versions, domain guard, no torch."""
 
 import json
-import subprocess
-import sys
-import textwrap
 import warnings
 
 import numpy as np
@@ -13,7 +10,7 @@ from safetensors.numpy import load_file, save_file
 from emulators import GaussianProcess, runtime
 from emulators.errors import EmulatorFileError, EmulatorVersionError, OldVersionWarning
 from simulators.errors import OutOfDomainError
-from tests.emulators.contract import SPACE, training_data
+from tests.emulators.contract import SPACE, run_twin_side, training_data
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +42,13 @@ def _rewrite(src, dst, *, card=None, arrays=None, keep_digest=True):
 def test_runtime_imports_numpy_only(emulator_file):
     """Load and predict in a process where torch, gpytorch, scipy and pickle-ish loaders
     cannot be imported at all."""
-    code = textwrap.dedent(f"""
-        import sys
-        BLOCKED = ("torch", "gpytorch", "scipy", "linear_operator", "h5py", "joblib")
-        class Block:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"blocked import of {{name}}")
-        sys.meta_path.insert(0, Block())
+    res = run_twin_side(f"""
         from emulators import runtime
         emu = runtime.load({str(emulator_file)!r})
         mean, var = emu.predict([[0.5, 3.0]])
         assert mean.shape == (1,) and var[0] > 0
         print("OK", sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED))
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "OK []"
 
