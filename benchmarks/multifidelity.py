@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -28,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+# this checkout's packages, not an editable install of another one
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emulators import GaussianProcess, MultiFidelityGP
 from simulators.design import Parameter, ParameterSpace
