@@ -48,7 +48,7 @@ def test_a_hung_run_is_recorded_as_timed_out_and_the_rest_go_on(tmp_path):
 
 def _start(tmp_path, n_train=60):
     cmd = [sys.executable, "-m", "emulators.cli", "run", "experiment=quick",
-           "simulator=ishigami", "simulator.delay=0.15", f"design.n_train={n_train}",
+           "simulator=ishigami", "simulator.delay=0.25", f"design.n_train={n_train}",
            "design.n_test=4", "progress=false", "batch_size=2",
            "validation.checks.r2_min=null", "validation.checks.coverage_min=null",
            f"archive={tmp_path / 'campaign.h5'}", f"hydra.run.dir={tmp_path / 'run'}"]
@@ -75,12 +75,13 @@ def test_ctrl_c_keeps_the_runs_prints_one_line_and_leaves_no_process(tmp_path):
         _wait_for_runs(proc, archive, 6)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 3  # fork server, resource tracker, workers
+        at_sigint = _committed(archive)
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal: the whole group
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, out
+    assert proc.returncode == 130, f"SIGINT sent with {at_sigint} runs committed:\n{out}"
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     with Archive.open(archive) as a:
         kept = len(a)
