@@ -52,8 +52,12 @@ def _start(tmp_path, n_train=60):
            "design.n_test=4", "progress=false", "batch_size=2",
            "validation.checks.r2_min=null", "validation.checks.coverage_min=null",
            f"archive={tmp_path / 'campaign.h5'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    # as from a terminal's shell: SIGINT at its default, whatever this pytest process
+    # inherited or was left with (an ignored SIGINT is inherited across exec, and Python then
+    # installs no KeyboardInterrupt handler)
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_runs(proc, archive, n):
@@ -75,13 +79,14 @@ def test_ctrl_c_keeps_the_runs_prints_one_line_and_leaves_no_process(tmp_path):
         _wait_for_runs(proc, archive, 6)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 3  # fork server, resource tracker, workers
-        at_sigint = _committed(archive)
+        at_sigint = (_committed(archive), signal.getsignal(signal.SIGINT))
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal: the whole group
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, f"SIGINT sent with {at_sigint} runs committed:\n{out}"
+    assert proc.returncode == 130, (f"SIGINT sent at (runs committed, pytest's own SIGINT "
+                                    f"handler) = {at_sigint}:\n{out}")
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     with Archive.open(archive) as a:
         kept = len(a)
