@@ -395,13 +395,7 @@ class GaussianProcess(Emulator):
         """
         if variance not in VARIANCE_MODES:
             raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
-        self._check_fitted()
-        U = self._unit(X, domain)
-        from emulators.runtime.predictor import predict_chunked
-
-        mode = variance  # None: mean only, the variance is not computed
-        z_mean, z_var = predict_chunked(lambda u: self._predictor(u, variance=mode), U,
-                                        self._predictor.bytes_per_point())
+        z_mean, z_var = self._latent(X, variance, domain)  # refuses an unfitted emulator
         mean, var = self.outputs.inverse(z_mean, z_var)
         if self._squeeze:
             mean, var = mean[:, 0], var[:, 0]
@@ -418,12 +412,15 @@ class GaussianProcess(Emulator):
         policy = domain or self.domain or ("warn" if self._space_inferred else "raise")
         return self.space.to_unit(apply_domain_policy(self.space, X, policy, quiet=quiet))
 
-    def _latent(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _latent(self, X: Any, variance: str | None = "exact", domain: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Latent mean and variance at ``X``, in chunks; ``variance=None``: mean only (the
+        variance is not computed)."""
         from emulators.runtime.predictor import predict_chunked
 
         self._check_fitted()
-        return predict_chunked(self._predict, self._unit(X, None),
-                               self._predictor.bytes_per_point())
+        return predict_chunked(lambda u: self._predictor(u, variance=variance),
+                               self._unit(X, domain), self._predictor.bytes_per_point())
 
     def _predict(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._predictor(U)
