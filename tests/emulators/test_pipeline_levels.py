@@ -88,16 +88,22 @@ def test_level_config_errors_are_named_before_running(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
-@pytest.mark.slow
-def test_fidelity_chain_experiment_beats_the_1d_only_gp(tmp_path):
-    """README: `twinemu run experiment=mf_oned_cca` — lumped 0D twin + 1D carotid. At the
-    same 1D budget the multi-fidelity emulator is more accurate than a GP on the 1D runs."""
-    cfg = _compose("experiment=mf_oned_cca", "progress=false", "sensitivity.enabled=false",
+def _run_chain(tmp_path, experiment):
+    """Run a fidelity-chain experiment; its result, the multi-fidelity and the 1D-only GP's
+    metrics per output, and the scalar outputs' names."""
+    cfg = _compose(f"experiment={experiment}", "progress=false", "sensitivity.enabled=false",
                    f"archive={tmp_path / 'a.h5'}")
     res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
     mf = res.metrics["validation"]["outputs"]
     sf = res.metrics["single_fidelity_baseline"]["outputs"]
-    scalars = [k for k in mf if not k.startswith("P_wave")]
+    return res, mf, sf, [k for k in mf if not k.startswith("P_wave")]
+
+
+@pytest.mark.slow
+def test_fidelity_chain_experiment_beats_the_1d_only_gp(tmp_path):
+    """README: `twinemu run experiment=mf_oned_cca` — lumped 0D twin + 1D carotid. At the
+    same 1D budget the multi-fidelity emulator is more accurate than a GP on the 1D runs."""
+    res, mf, sf, scalars = _run_chain(tmp_path, "mf_oned_cca")
     assert np.mean([mf[k]["r2"] for k in scalars]) > np.mean([sf[k]["r2"] for k in scalars])
     assert min(mf[k]["r2"] for k in scalars) > 0.99
     for k in scalars:
@@ -109,16 +115,11 @@ def test_fidelity_chain_experiment_beats_the_1d_only_gp(tmp_path):
 
 @pytest.mark.slow
 def test_37_artery_fidelity_chain_saves_1d_solver_time(tmp_path):
-    """README: `twinemu run experiment=mf_oned_37artery` (about 10 min on 2 cores) — 120
+    """README: `twinemu run experiment=mf_oned_37artery` (2 min on a quiet 2-core machine) — 120
     lumped-0D runs under 10 1D runs of the 37-artery network. The multi-fidelity emulator is
     at least as accurate as a GP on the same 10 1D runs, and the 0D runs cost a small
     fraction of as many 1D runs."""
-    cfg = _compose("experiment=mf_oned_37artery", "progress=false", "sensitivity.enabled=false",
-                   f"archive={tmp_path / 'a.h5'}")
-    res = run_experiment(cfg, tmp_path / "out", root=tmp_path)
-    mf = res.metrics["validation"]["outputs"]
-    sf = res.metrics["single_fidelity_baseline"]["outputs"]
-    scalars = [k for k in mf if not k.startswith("P_wave")]
+    res, mf, sf, scalars = _run_chain(tmp_path, "mf_oned_37artery")
     assert np.mean([mf[k]["r2"] for k in scalars]) >= np.mean([sf[k]["r2"] for k in scalars])
     assert min(mf[k]["r2"] for k in mf) > 0.999
     lo, hi = res.metrics["solver_cost"]
