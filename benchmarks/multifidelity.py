@@ -13,7 +13,10 @@ predict time (median over seeds).
 
 Prints a table (ratios: R² gain over the single-fidelity GP; time ratios peer ÷ ours, > 1
 means we are faster) and writes ``benchmarks/results/multifidelity.json``.
-Run: ``python benchmarks/multifidelity.py [--seeds 3]``.
+Run: ``python benchmarks/multifidelity.py [--seeds 10]``.  Ten designs, not three: one
+design of 5 high-fidelity points in 4D moves a pair's pooled R² by 0.005 and its coverage
+by 0.05, more than the differences being measured.  The table also gives, per method, the
+spread of per-design R² (min–max) and how many designs it wins against ``ours linear``.
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ def run_pair(name: str, pair: dict, methods: list[str], seeds: int) -> dict[str,
     out = {}
     for method in methods:
         err, inside, var_y, t_fit, t_pred, failed = [], [], [], [], [], ""
+        seed_r2: list[float] = []
         for s in range(seeds):
             Xl, Xh = nested_design(pair["bounds"], pair["n_low"], pair["n_high"], s)
             Xt = space.sample(500, method="random", seed=1000 + s)
@@ -152,6 +156,7 @@ def run_pair(name: str, pair: dict, methods: list[str], seeds: int) -> dict[str,
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
+                    np.random.seed(s)  # noqa: NPY002 (GPy draws its restarts from it)
                     t0 = time.perf_counter()
                     predict = METHODS[method](space, Xl, pair["low"](Xl), Xh, pair["high"](Xh))
                     t1 = time.perf_counter()
@@ -161,6 +166,7 @@ def run_pair(name: str, pair: dict, methods: list[str], seeds: int) -> dict[str,
                 failed = f"{type(exc).__name__}: {exc}"[:120]
                 break
             err.append((np.asarray(mean) - yt) ** 2)
+            seed_r2.append(float(1 - err[-1].mean() / yt.var()))
             var_y.append(np.full_like(yt, yt.var()))
             inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(np.maximum(var, 0)))
             t_fit.append(t1 - t0)
@@ -172,11 +178,12 @@ def run_pair(name: str, pair: dict, methods: list[str], seeds: int) -> dict[str,
             "r2": float(1 - np.concatenate(err).mean() / np.concatenate(var_y).mean()),
             "coverage95": float(np.concatenate(inside).mean()),
             "fit_s": float(np.median(t_fit)), "predict_s": float(np.median(t_pred)),
+            "r2_per_design": seed_r2,
         }
     return out
 
 
-def main(seeds: int = 3) -> dict:
+def main(seeds: int = 10) -> dict:
     methods, skipped = available()
     results = {"machine": platform.processor() or platform.machine(), "seeds": seeds,
                "held_out": 500, "skipped": skipped, "pairs": {}}
@@ -191,20 +198,26 @@ def main(seeds: int = 3) -> dict:
 
 
 def print_table(results: dict) -> None:
-    head = (f"{'pair':<11}{'method':<18}{'R2':>8}{'ΔR2 vs GP':>10}{'cov95':>7}"
-            f"{'fit s':>8}{'pred ms':>9}{'fit ÷ ours':>11}")
+    head = (f"{'pair':<11}{'method':<18}{'R2':>8}{'ΔR2 vs GP':>10}{'R2 per design':>16}"
+            f"{'beats':>6}{'cov95':>7}{'fit s':>8}{'pred ms':>9}{'fit ÷ ours':>11}")
     print(head)
     print("-" * len(head))
     for name, res in results["pairs"].items():
         rows = res["methods"]
         gp = rows.get("GP (HF only)", {}).get("r2", np.nan)
         ours = rows.get("ours linear", {}).get("fit_s", np.nan)
+        ours_r2 = np.asarray(rows.get("ours linear", {}).get("r2_per_design", []))
         for method, r in rows.items():
             if "failed" in r:
                 print(f"{name:<11}{method:<18} failed: {r['failed']}")
                 continue
+            per = np.asarray(r["r2_per_design"])
+            # designs on which this method beats ours linear (ours: "-")
+            wins = ("-" if method == "ours linear" or len(per) != len(ours_r2)
+                    else f"{int((per > ours_r2).sum())}/{len(per)}")
             print(f"{name:<11}{method:<18}{r['r2']:8.4f}{r['r2'] - gp:10.3f}"
-                  f"{r['coverage95']:7.3f}{r['fit_s']:8.2f}{1e3 * r['predict_s']:9.1f}"
+                  f"{per.min():8.3f}–{per.max():.3f}{wins:>6}{r['coverage95']:7.3f}"
+                  f"{r['fit_s']:8.2f}{1e3 * r['predict_s']:9.1f}"
                   f"{r['fit_s'] / ours:11.2f}")
     for method, why in results["skipped"].items():
         print(f"skipped {method}: {why}")
@@ -212,5 +225,5 @@ def print_table(results: dict) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=10)
     main(parser.parse_args().seeds)

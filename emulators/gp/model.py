@@ -25,10 +25,13 @@ LENGTHSCALE_RANGE = (1e-2, 1e2)
 OUTPUTSCALE_RANGE = (1e-4, 1e4)
 
 
-def make_kernel(kind: str, d: int, m: int) -> gpytorch.kernels.Kernel:
+def make_kernel(kind: str, d: int, m: int, ard: bool = True) -> gpytorch.kernels.Kernel:
+    """A batch of ``m`` scaled stationary kernels on ``d`` inputs: one lengthscale per
+    input (``ard``, automatic relevance determination) or one shared by all."""
     batch = torch.Size([m])
     ls = gpytorch.constraints.Interval(*LENGTHSCALE_RANGE)
-    common = {"ard_num_dims": d, "batch_shape": batch, "lengthscale_constraint": ls}
+    common = {"ard_num_dims": d if ard else None, "batch_shape": batch,
+              "lengthscale_constraint": ls}
     if kind == "matern52":
         base = gpytorch.kernels.MaternKernel(nu=2.5, **common)
     elif kind == "matern32":

@@ -12,7 +12,8 @@ import numpy as np
 from emulators.base import Emulator, _as_output_map, _bounding_space, _hash_arrays
 from emulators.gp.fit import FitReport
 from emulators.gp.model import KERNELS
-from emulators.mfgp.fit import fit_level, select_by_loo
+from emulators.mfgp.fit import fit_level, select_by_evidence, select_by_loo
+from emulators.mfgp.plugin import PARAMETER_TERM
 from emulators.outputs import OutputTransform
 from emulators.runtime.mfgp import MFGPPredictor
 from simulators.design import ParameterSpace
@@ -92,7 +93,10 @@ class MultiFidelityGP(Emulator):
     parameter_uncertainty : bool
         Add the spread of the predictor over the Laplace posterior of each linear level's
         estimated lengthscales and signal variance to its variance (Kackar & Harville
-        1984; :mod:`emulators.mfgp.plugin`).  ``False`` gives the plain plug-in variance.
+        1984; :mod:`emulators.mfgp.plugin`), twice: the plug-in variance at the estimate
+        is itself low by about that much (Prasad & Rao 1990;
+        :data:`~emulators.mfgp.plugin.PARAMETER_TERM`).  ``False`` gives the plain plug-in
+        variance.
     warp : bool
         Also fit level 0 on inputs warped by a Kumaraswamy CDF per input,
         ``w(u) = 1 − (1 − u^a)^b`` (Snoek et al. 2014), and keep, per output, whichever
@@ -101,6 +105,13 @@ class MultiFidelityGP(Emulator):
         functions that are steep in one corner and flat elsewhere (Currin: held-out R²
         0.87 → 0.94).  Level 0 only: the higher levels have too few points for ``2d``
         more parameters.
+    delta_ard : {"auto", True, False}
+        Lengthscales of each linear level's discrepancy ``δ_t``: one per input (``True``),
+        one shared by all inputs (``False``), or ``"auto"``: both, and per output the one
+        with the larger Laplace evidence (MacKay 1992; the card's block lists the choice,
+        ``"ard": [bool per output]``).  Level 0 and nonlinear levels keep one per input.
+        With 5 high-fidelity points in 4D the evidence prefers one shared lengthscale
+        (Park, 10 designs: held-out R² 0.9879 → 0.9891; borehole coverage 0.982 → 0.976).
     """
 
     kind = "mfgp"
@@ -111,7 +122,7 @@ class MultiFidelityGP(Emulator):
                  tol: float = 1e-9, noise_floor: float = 1e-6,
                  pca: float | int | None = None, mc_draws: int = 200,
                  calibrate: str | None = None, parameter_uncertainty: bool = True,
-                 warp: bool = True, seed: int | None = 0):
+                 warp: bool = True, delta_ard: bool | str = "auto", seed: int | None = 0):
         super().__init__()
         if kind not in ("linear", "nonlinear"):
             raise ValueError(f"unknown kind {kind!r}; choose 'linear' (Kennedy-O'Hagan) or "
@@ -135,6 +146,9 @@ class MultiFidelityGP(Emulator):
         self.calibrate = calibrate
         self.parameter_uncertainty = bool(parameter_uncertainty)
         self.warp = bool(warp)
+        if delta_ard not in ("auto", True, False):
+            raise ValueError(f"delta_ard must be 'auto', True or False, got {delta_ard!r}")
+        self.delta_ard = delta_ard
         self.seed = seed
         self.fit_reports: list[list[FitReport]] = []
         self.levels_card: list[dict[str, Any]] = []
@@ -266,16 +280,18 @@ class MultiFidelityGP(Emulator):
                     info["rho"] = self.rho
                 else:
                     H = np.ones((m, n, 1))
-            def fit(warp: bool, U=U, H=H, Z=Z, F=F, t=t):
+            def fit(warp: bool, shared: bool = False, U=U, H=H, Z=Z, F=F, t=t):
                 return fit_level(
                     U, H, Z.T, kernel=self.kernel, F=F, restarts=self.restarts,
                     max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
                     delta_scale=1.0 if t == 0 or F is not None else 0.1,
                     calibrate=self.calibrate,
                     parameter_uncertainty=self.parameter_uncertainty, warp=warp,
-                    seed=None if self.seed is None else self.seed + t)
+                    shared_lengthscale=shared, seed=None if self.seed is None else self.seed + t)
 
-            fits = [fit(False)]
+            # k_δ's lengthscales on a linear level: per input, shared, or chosen by evidence
+            choose = t >= 1 and self.link == "linear" and d > 1
+            fits = [fit(False, shared=choose and self.delta_ard is False)]
             if self.warp and t == 0:
                 try:
                     fits.append(fit(True))
@@ -288,6 +304,16 @@ class MultiFidelityGP(Emulator):
                 level_arrays, warped = select_by_loo(fits[0][0], fits[1][0])
                 reports = fits[0][1] + fits[1][1]
                 info["warp"] = warped.tolist()
+            if choose and self.delta_ard == "auto":
+                shared_fit = fit(False, shared=True)
+                level_arrays, shared = select_by_evidence(level_arrays, shared_fit[0], U, H,
+                                                          Z.T, self.kernel)
+                reports = reports + shared_fit[1]
+                info["ard"] = (~shared).tolist()
+            elif choose:
+                info["ard"] = [bool(self.delta_ard)] * m
+            if self.parameter_uncertainty and F is None:
+                info["parameter_term"] = PARAMETER_TERM
             self.fit_reports.append(reports)
             info["fit"] = [r.status for r in reports]
             arrays.update({prefix + k: v for k, v in level_arrays.items()})
@@ -347,6 +373,7 @@ class MultiFidelityGP(Emulator):
         return {**card, "kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
                 "calibrate": self.calibrate,
                 "parameter_uncertainty": self.parameter_uncertainty, "warp": self.warp,
+                "delta_ard": self.delta_ard,
                 **({"mc_draws": self.mc_draws} if self.link == "nonlinear" else {})}
 
     def level_predictions(self, X: Any) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -25,13 +25,14 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
               F: np.ndarray | None = None, restarts: int = 3, max_iter: int = 200,
               tol: float = 1e-9, noise_floor: float = 1e-6, delta_scale: float = 1.0,
               calibrate: str | None = None, parameter_uncertainty: bool = True,
-              warp: bool = False, seed: int | None = 0
+              warp: bool = False, shared_lengthscale: bool = False, seed: int | None = 0
               ) -> tuple[dict[str, np.ndarray], list[FitReport]]:
     """Fit a level on unit-cube ``U (n, d)``, regressors ``H (m, n, p)``, targets ``y (m, n)``
     (and lower-level values ``F (m, n)`` for a nonlinear level); keep each output's best
     start; ``calibrate="loo"`` then scales its variances by :func:`loo_variance_factor`,
     ``"t"`` by :func:`student_t_factor`, ``None`` keeps the REML plug-in; ``warp`` learns a
-    Kumaraswamy warping of each input (:func:`~emulators.mfgp.model.kumaraswamy`).
+    Kumaraswamy warping of each input (:func:`~emulators.mfgp.model.kumaraswamy`);
+    ``shared_lengthscale`` gives ``k_δ`` one lengthscale for all inputs.
     Returns the arrays (unprefixed keys) and one report per start."""
     n, d = U.shape
     m = y.shape[0]
@@ -41,7 +42,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     Ft = None if F is None else torch.as_tensor(F, dtype=torch.float64)
     prior = LOG_LS_PRIOR
     model = LevelModel(kernel, d, m, noise_floor, nonlinear=F is not None, ls_prior=prior,
-                       warp=warp)
+                       warp=warp, shared_lengthscale=shared_lengthscale)
     gen = torch.Generator().manual_seed(seed if seed is not None else 0)
 
     def loss() -> torch.Tensor:
@@ -86,7 +87,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
         sens = parameter_sensitivity(kernel, U, H, y, arrays["lengthscale"],
                                      arrays["outputscale"], arrays["noise"], prior,
                                      warp=(arrays["warp_a"], arrays["warp_b"]) if warp
-                                     else None)
+                                     else None, shared_lengthscale=shared_lengthscale)
         sens.pop("neg_log_mass")
         arrays.update(sens)
     return arrays, reports
@@ -114,18 +115,46 @@ def select_by_loo(plain: dict[str, np.ndarray], warped: dict[str, np.ndarray]
     use = (loo_errors(warped) ** 2).mean(-1) < (loo_errors(plain) ** 2).mean(-1)
     if not use.any():
         return plain, use
-    out = {}
-    for k, v in plain.items():
-        if k == "train_u":
-            out[k] = v
-            continue
-        w = warped[k]
-        if w.shape != v.shape:  # θ-sized arrays: a plain output has no warping uncertainty
-            v = np.pad(v, [(0, a - b) for a, b in zip(w.shape, v.shape, strict=True)])
-        out[k] = np.where(use.reshape((-1,) + (1,) * (v.ndim - 1)), w, v)
+    out = _merge(plain, warped, use)
     for k in ("warp_a", "warp_b"):
         out[k] = np.where(use[:, None], warped[k], 1.0)
     return out, use
+
+
+def select_by_evidence(ard: dict[str, np.ndarray], shared: dict[str, np.ndarray],
+                       U: np.ndarray, H: np.ndarray, y: np.ndarray, kernel: str
+                       ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per output, ``k_δ`` with one lengthscale per input (``ard``) or one shared by all
+    (``shared``), whichever has the larger Laplace evidence (MacKay 1992, Neural Comput. 4:
+    the likelihood times an Occam factor, so ``d − 1`` extra lengthscales must earn their
+    keep; with 5 points in 4D they rarely do).  Both fits are on ``U (n, d)``,
+    ``H (m, n, p)``, ``y (m, n)``.  Returns the merged arrays and the mask of outputs that
+    share one lengthscale ``(m,)``."""
+    def evidence(a, is_shared):
+        return parameter_sensitivity(kernel, U, H, y, a["lengthscale"], a["outputscale"],
+                                     a["noise"], LOG_LS_PRIOR,
+                                     shared_lengthscale=is_shared)["neg_log_mass"]
+
+    e_ard, e_shared = evidence(ard, False), evidence(shared, True)
+    use = np.isfinite(e_shared) & ~(e_ard <= e_shared)
+    return (_merge(ard, shared, use) if use.any() else ard), use
+
+
+def _merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray], use: np.ndarray
+           ) -> dict[str, np.ndarray]:
+    """Per output (the leading axis), ``b``'s arrays where ``use``, else ``a``'s; an array
+    of ``a`` smaller than ``b``'s (θ-sized arrays of a level without warping) is padded
+    with zeros (no uncertainty in the parameters it lacks)."""
+    out = {}
+    for k, v in a.items():
+        if k == "train_u":
+            out[k] = v
+            continue
+        w = b[k]
+        if w.shape != v.shape:
+            v = np.pad(v, [(0, s - t) for s, t in zip(w.shape, v.shape, strict=True)])
+        out[k] = np.where(use.reshape((-1,) + (1,) * (v.ndim - 1)), w, v)
+    return out
 
 
 def _neg_log_mass(model: LevelModel, U: torch.Tensor, H: np.ndarray, y: np.ndarray,
@@ -133,10 +162,11 @@ def _neg_log_mass(model: LevelModel, U: torch.Tensor, H: np.ndarray, y: np.ndarr
     """Per-point −log Laplace posterior mass of the current fit, one per output ``(m,)``
     (``inf`` where it cannot be formed); see :func:`parameter_sensitivity`."""
     with torch.no_grad():
-        ls = model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy()
-        out = parameter_sensitivity(model.kind, U.numpy(), H, y, ls,
+        out = parameter_sensitivity(model.kind, U.numpy(), H, y,
+                                    model.delta_lengthscale().numpy(),
                                     model.delta.outputscale.reshape(-1).numpy(),
-                                    model.noise.reshape(-1).numpy(), prior)
+                                    model.noise.reshape(-1).numpy(), prior,
+                                    shared_lengthscale=model.shared_lengthscale)
     return torch.as_tensor(out["neg_log_mass"] / U.shape[0], dtype=torch.float64)
 
 
@@ -198,7 +228,7 @@ def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
         beta = s["beta"]
         out = {
             "train_u": U.numpy(),
-            "lengthscale": model.delta.base_kernel.lengthscale.reshape(model.m, -1).numpy(),
+            "lengthscale": model.delta_lengthscale().numpy(),
             "outputscale": model.delta.outputscale.reshape(-1).numpy(),
             "noise": model.noise.reshape(-1).numpy(),
             "mean": beta[:, -1].numpy(),

@@ -53,13 +53,16 @@ class LevelModel(torch.nn.Module):
     """Covariance of one level: ``k_δ`` (+ ``k_ρ k_f`` when ``nonlinear``) and noise."""
 
     def __init__(self, kind: str, d: int, m: int, noise_floor: float, nonlinear: bool = False,
-                 ls_prior: tuple[float, float] = LOG_LS_PRIOR, warp: bool = False):
+                 ls_prior: tuple[float, float] = LOG_LS_PRIOR, warp: bool = False,
+                 shared_lengthscale: bool = False):
         super().__init__()
         self.ls_prior = ls_prior
         if kind not in KERNELS:
             raise ValueError(f"unknown kernel {kind!r}; choose one of {', '.join(KERNELS)}")
         self.kind, self.d, self.m = kind, d, m
-        self.delta = make_kernel(kind, d, m)
+        # k_δ: one lengthscale per input, or one shared by all (few points, many inputs)
+        self.shared_lengthscale = shared_lengthscale
+        self.delta = make_kernel(kind, d, m, ard=not shared_lengthscale)
         self.noise_constraint = gpytorch.constraints.Interval(noise_floor, 10.0)
         self.raw_noise = torch.nn.Parameter(torch.zeros(m, dtype=torch.float64))
         self.nonlinear = nonlinear
@@ -89,6 +92,10 @@ class LevelModel(torch.nn.Module):
         if self.warp:
             return kumaraswamy(U, self.log_warp_a, self.log_warp_b)
         return U.expand(self.m, *U.shape)
+
+    def delta_lengthscale(self) -> torch.Tensor:
+        """``k_δ``'s lengthscales ``(m, d)`` (a shared one repeated per input)."""
+        return self.delta.base_kernel.lengthscale.reshape(self.m, -1).expand(self.m, self.d)
 
     def lengthscales(self) -> list[torch.Tensor]:
         out = [self.delta.base_kernel.lengthscale]
@@ -150,7 +157,8 @@ def initialise(model: LevelModel, restart: int, gen: torch.Generator,
 
     with torch.no_grad():
         m, d = model.m, model.d
-        model.delta.base_kernel.lengthscale = draw((m, 1, d))
+        model.delta.base_kernel.lengthscale = draw((m, 1, 1 if model.shared_lengthscale
+                                                    else d))
         model.delta.outputscale = torch.full((m,), delta_scale, dtype=torch.float64)
         model.raw_noise.copy_(model.noise_constraint.inverse_transform(
             torch.full((m,), max(1e-4, 2 * model.noise_constraint.lower_bound.item()),
