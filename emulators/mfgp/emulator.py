@@ -13,7 +13,6 @@ from emulators.base import Emulator, _as_output_map, _bounding_space, _hash_arra
 from emulators.gp.fit import FitReport
 from emulators.gp.model import KERNELS
 from emulators.mfgp.fit import fit_level, select_by_evidence, select_by_loo
-from emulators.mfgp.plugin import PARAMETER_TERM
 from emulators.outputs import OutputTransform
 from emulators.runtime.mfgp import MFGPPredictor
 from simulators.design import ParameterSpace
@@ -93,10 +92,7 @@ class MultiFidelityGP(Emulator):
     parameter_uncertainty : bool
         Add the spread of the predictor over the Laplace posterior of each linear level's
         estimated lengthscales and signal variance to its variance (Kackar & Harville
-        1984; :mod:`emulators.mfgp.plugin`), twice: the plug-in variance at the estimate
-        is itself low by about that much (Prasad & Rao 1990;
-        :data:`~emulators.mfgp.plugin.PARAMETER_TERM`).  ``False`` gives the plain plug-in
-        variance.
+        1984; :mod:`emulators.mfgp.plugin`).  ``False`` gives the plain plug-in variance.
     warp : bool
         Also fit level 0 on inputs warped by a Kumaraswamy CDF per input,
         ``w(u) = 1 − (1 − u^a)^b`` (Snoek et al. 2014), and keep, per output, whichever
@@ -312,8 +308,6 @@ class MultiFidelityGP(Emulator):
                 info["ard"] = (~shared).tolist()
             elif choose:
                 info["ard"] = [bool(self.delta_ard)] * m
-            if self.parameter_uncertainty and F is None:
-                info["parameter_term"] = PARAMETER_TERM
             self.fit_reports.append(reports)
             info["fit"] = [r.status for r in reports]
             arrays.update({prefix + k: v for k, v in level_arrays.items()})

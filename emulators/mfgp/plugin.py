@@ -15,9 +15,7 @@ with ``ℓ_R`` the negative restricted log likelihood (plus the lengthscale prio
     ∂μ/∂θ_j = h(x)ᵀ ∂β̂/∂θ_j + (∂k_*/∂θ_j)ᵀ α + k_*ᵀ ∂α/∂θ_j,
 
 so a level stores ``Σ_θ``, ``∂α/∂θ`` and ``∂β̂/∂θ`` and the runtime needs only
-``∂k_*/∂θ`` (:func:`emulators.runtime.mfgp.kernel_gradients`).  The reported variance
-counts the term twice (:data:`PARAMETER_TERM`): ``σ²(x; θ̂)`` estimates ``σ²(x; θ)`` with
-a downward bias of about the same size (Prasad & Rao 1990; Harville & Jeske 1992).
+``∂k_*/∂θ`` (:func:`emulators.runtime.mfgp.kernel_gradients`).
 """
 
 from __future__ import annotations
@@ -75,15 +73,6 @@ def _solve(kind, U, H, y, noise, theta, prior=LOG_LS_PRIOR):
                              ).sum()
     return loss, alpha, beta[:, 0]
 
-
-#: Multiplier of the term ``∇_θ μᵀ Σ_θ ∇_θ μ`` in the reported variance.  The plug-in
-#: variance at ``θ̂`` is itself biased low by about that term (``E[g₁(θ̂)] ≈ g₁(θ) − g₃(θ)``),
-#: so the nearly unbiased estimate of the prediction error is ``g₁(θ̂) + 2 g₃(θ̂)``
-#: (Prasad & Rao 1990, JASA 85; Harville & Jeske 1992, JASA 87), not ``g₁ + g₃``.
-#: Measured on the four standard pairs over 10 designs: Currin's pooled coverage 0.862 →
-#: 0.903, Park 0.972 → 0.976, Forrester 0.946 → 0.952.  Each level's card block records
-#: it (``"parameter_term"``); files without it (before 2026-12) read as 1.
-PARAMETER_TERM = 2.0
 
 #: Smallest reciprocal condition number of ``K`` for which ``∂α/∂θ`` (through ``K⁻¹``
 #: twice) keeps enough of float64's 16 digits; below it the level keeps the plug-in variance

@@ -60,10 +60,6 @@ Card (``model``; the runtime reads ``levels``, ``blocks[...]["kernel"]`` and
                             "nested": bool, "rho" (linear only), "fit": [...],
                             "ard": [bool per output] (linear, d > 1)}}}
 
-A block with ``theta_cov`` may say ``"parameter_term": c`` (``0 ≤ c ≤ 4``; absent means
-1): the runtime adds ``c ∇_θμᵀ Σ_θ ∇_θμ`` (``c = 2``, the bias-corrected estimate of
-Prasad & Rao 1990; see :data:`emulators.mfgp.plugin.PARAMETER_TERM`).
-
 and the card's top-level ``levels`` lists ``{"fidelity", "n", "sha256"}`` per level.
 """
 
@@ -143,16 +139,6 @@ def _stationary(kind: str, r2: np.ndarray) -> np.ndarray:
     return (1.0 + math.sqrt(3) * r) * np.exp(-math.sqrt(3) * r)  # matern32
 
 
-def _parameter_term(section: Mapping[str, Any], prefix: str) -> float:
-    """The block's multiplier of ``Σ_θ`` (``"parameter_term"``, 2 since 2026-12:
-    Prasad & Rao 1990; absent in older files, which meant 1)."""
-    c = section.get("parameter_term", 1.0)
-    if isinstance(c, bool) or not isinstance(c, int | float) or not 0.0 <= c <= 4.0:
-        raise EmulatorFileError(f"block {prefix!r}: parameter_term must be a number in "
-                                f"[0, 4]; re-export the emulator")
-    return float(c)
-
-
 class _Level:
     """One fidelity level: a GPPredictor for its own GP plus the link arrays."""
 
@@ -199,8 +185,7 @@ class _Level:
         self.theta_cov = None  # parameter uncertainty (emulators.mfgp.plugin); optional
         if prefix + "theta_cov" in arrays and self.type != "nonlinear":
             J = d + 1 if self.warp is None else 3 * d + 1  # + (log a, log b) when warped
-            self.theta_cov = _parameter_term(section, prefix) * require(
-                arrays, prefix + "theta_cov", (m, J, J))
+            self.theta_cov = require(arrays, prefix + "theta_cov", (m, J, J))
             self.dalpha = require(arrays, prefix + "dalpha", (m, J, n))
             self.dbeta = require(arrays, prefix + "dbeta", (m, J, p))
 
