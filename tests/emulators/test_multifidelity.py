@@ -342,7 +342,7 @@ def test_input_warping_follows_currins_steep_edge(tmp_path):
 @pytest.mark.parametrize("name, r2_min, coverage", [
     ("forrester", 0.98, (0.90, 0.98)),
     # Currin: a known shortfall kept visible.  Over 10 designs the intervals cover 0.83
-    # (0.61-0.97 per design; emukit 0.74): level 0's 12 points leave the flat part of f_l
+    # (0.52-0.97 per design; emukit 0.74): level 0's 12 points leave the flat part of f_l
     # over-confident (its own coverage 0.76), and leave-one-out cannot see it (LOO z-rms
     # about 1 at the design points, 1.1-3.9 between them).  Over the first 3 designs
     # alone it was 0.905.
