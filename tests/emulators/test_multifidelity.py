@@ -92,6 +92,25 @@ def test_nonlinear_option_learns_perdikaris_pair():
     assert 0.85 <= np.mean(np.abs(mean - yt) <= 1.96 * np.sqrt(var)) <= 1.0
 
 
+@pytest.mark.parametrize("design", [3, 6])
+def test_nargp_finds_the_short_period_on_hard_designs(design):
+    # On these two designs all 3 random starts (lengthscales in [0.05, 2]) ended level 0,
+    # sin 8πx on 50 points, in a constant fit and NARGP's R² at −1.5; the start at the
+    # design's neighbour spacing finds the period (over 10 designs R² 0.48 -> 0.997).
+    P = PAIRS["perdikaris"]
+    space = _space(P["bounds"])
+    Xl, Xh = nested_design(P["bounds"], 50, 14, design)
+    Xt = np.linspace(0, 1, 400)[:, None]
+    nl = MultiFidelityGP("nonlinear", kernel="rbf", restarts=3, mc_draws=50).fit(
+        [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=space)
+    lo_mean = nl.level_predictions(Xt)[0][0][:, 0]
+    z_lo = nl.outputs.forward({"y": P["low"](Xt)})[:, 0]
+    assert np.mean((lo_mean - z_lo) ** 2) < 1e-3 * z_lo.var()
+    yt = P["high"](Xt)
+    # R² 0.974 (design 3, where emukit's NARGP gets 0.966) and 0.9995 measured
+    assert 1 - np.mean((nl.predict(Xt)[0] - yt) ** 2) / yt.var() > 0.95
+
+
 def _three_level_waveform_set():
     """Three nested levels of a scalar and a waveform output; level t is a cheaper
     caricature of level t+1."""
