@@ -108,7 +108,7 @@ class MultiFidelityGP(Emulator):
         with the larger Laplace evidence (MacKay 1992; the card's block lists the choice,
         ``"ard": [bool per output]``).  Level 0 and nonlinear levels keep one per input.
         With 5 high-fidelity points in 4D the evidence prefers one shared lengthscale
-        (10 designs: Park held-out R² 0.9879 → 0.9891, borehole coverage 0.982 → 0.976;
+        (10 designs: Park held-out R² 0.9879 → 0.9891, borehole coverage 0.982 → 0.977;
         Currin R² 0.959 → 0.955, coverage 0.853 → 0.833).
     """
 
