@@ -144,9 +144,9 @@ class MultiFidelityGP(Emulator):
         self.calibrate = calibrate
         self.parameter_uncertainty = bool(parameter_uncertainty)
         self.warp = bool(warp)
-        if delta_ard not in ("auto", True, False):
+        if not (delta_ard == "auto" or isinstance(delta_ard, bool | np.bool_)):
             raise ValueError(f"delta_ard must be 'auto', True or False, got {delta_ard!r}")
-        self.delta_ard = delta_ard
+        self.delta_ard = delta_ard if delta_ard == "auto" else bool(delta_ard)
         self.seed = seed
         self.fit_reports: list[list[FitReport]] = []
         self.levels_card: list[dict[str, Any]] = []

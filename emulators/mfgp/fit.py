@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from emulators.gp.fit import FitReport, minimise
 from emulators.gp.model import LENGTHSCALE_RANGE
@@ -55,8 +56,8 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     laplace = parameter_uncertainty and F is None and H.shape[2] > 1
     # a start at the design's neighbour spacing: random starts in [0.05, 2] can all miss a
     # short period (Perdikaris's f_l = sin 8πx on 50 points: a constant fit from 3 starts)
-    dist = np.abs(U[:, None, :] - U[None, :, :]).max(-1) + np.diag(np.full(n, np.inf))
-    spacing = float(np.clip(np.median(dist.min(1)), *LENGTHSCALE_RANGE))
+    spacing = float(np.clip(np.median(cKDTree(U).query(U, k=2, p=np.inf)[0][:, 1]),
+                            *LENGTHSCALE_RANGE))
     best = torch.full((m,), float("inf"), dtype=torch.float64)
     best_state = None
     reports = []

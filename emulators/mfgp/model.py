@@ -146,16 +146,16 @@ def restricted_nll(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
 
 
 def initialise(model: LevelModel, restart: int, gen: torch.Generator,
-               delta_scale: float, spacing: float | None = None) -> None:
+               delta_scale: float, spacing: float) -> None:
     """Restart 0 from lengthscale 0.5; restart 1 from ``spacing`` (the design's typical
-    distance between neighbours, the shortest scale its points resolve) when given;
-    others log-uniform in [0.05, 2] per input."""
+    distance between neighbours, the shortest scale its points resolve); others
+    log-uniform in [0.05, 2] per input."""
     lo, hi = math.log(0.05), math.log(2.0)
 
     def draw(shape):
         if restart == 0:
             return torch.full(shape, 0.5, dtype=torch.float64)
-        if restart == 1 and spacing is not None:
+        if restart == 1:
             return torch.full(shape, spacing, dtype=torch.float64)
         return torch.exp(lo + torch.rand(shape, generator=gen, dtype=torch.float64) * (hi - lo))
 

@@ -226,6 +226,13 @@ def test_bad_levels_are_refused(levels, kwargs, match):
         MultiFidelityGP(restarts=1, **kwargs).fit(data)
 
 
+@pytest.mark.parametrize("value", [0, 1, "yes", None])
+def test_delta_ard_takes_auto_or_a_boolean(value):
+    # 0 == False in Python: without the type check, 0 passed and fitted per-input scales
+    with pytest.raises(ValueError, match="delta_ard must be 'auto', True or False"):
+        MultiFidelityGP(delta_ard=value)
+
+
 def test_malformed_file_is_refused(tmp_path):
     P = PAIRS["forrester"]
     Xl, Xh = nested_design(P["bounds"], 11, 4, 0)
