@@ -12,9 +12,9 @@ import numpy as np
 from emulators.base import Emulator, _as_output_map, _bounding_space, _hash_arrays
 from emulators.gp.fit import FitReport
 from emulators.gp.model import KERNELS
-from emulators.mfgp.fit import fit_level, select_by_evidence, select_by_loo
+from emulators.mfgp.fit import draw_arrays, fit_level, select_by_evidence, select_by_loo
 from emulators.outputs import OutputTransform
-from emulators.runtime.mfgp import MFGPPredictor
+from emulators.runtime.mfgp import MAX_THETA_DRAWS, MFGPPredictor
 from simulators.design import ParameterSpace
 
 #: Nested designs: a high-fidelity point matches a lower one within this unit-cube distance.
@@ -119,8 +119,9 @@ class MultiFidelityGP(Emulator):
                  rho: str = "constant", restarts: int = 3, max_iter: int = 200,
                  tol: float = 1e-9, noise_floor: float = 1e-6,
                  pca: float | int | None = None, mc_draws: int = 200,
-                 calibrate: str | None = None, parameter_uncertainty: bool = True,
-                 warp: bool = True, delta_ard: bool | str = "auto", seed: int | None = 0):
+                 calibrate: str | None = None, parameter_uncertainty: bool | str = "posterior",
+                 theta_draws: int = 32, warp: bool = True, delta_ard: bool | str = "auto",
+                 seed: int | None = 0):
         super().__init__()
         if kind not in ("linear", "nonlinear"):
             raise ValueError(f"unknown kind {kind!r}; choose 'linear' (Kennedy-O'Hagan) or "
@@ -142,7 +143,15 @@ class MultiFidelityGP(Emulator):
         if calibrate not in ("loo", "t", None):
             raise ValueError(f"unknown calibrate {calibrate!r}; choose 'loo', 't' or None")
         self.calibrate = calibrate
-        self.parameter_uncertainty = bool(parameter_uncertainty)
+        if parameter_uncertainty is True:
+            parameter_uncertainty = "posterior"
+        if parameter_uncertainty not in ("posterior", "first-order", False, None):
+            raise ValueError(f"parameter_uncertainty must be 'posterior', 'first-order' or "
+                             f"False, got {parameter_uncertainty!r}")
+        self.parameter_uncertainty = parameter_uncertainty or False
+        if not 1 <= int(theta_draws) <= MAX_THETA_DRAWS:
+            raise ValueError(f"theta_draws must be in [1, {MAX_THETA_DRAWS}], got {theta_draws}")
+        self.theta_draws = int(theta_draws)
         self.warp = bool(warp)
         if not (delta_ard == "auto" or isinstance(delta_ard, bool | np.bool_)):
             raise ValueError(f"delta_ard must be 'auto', True or False, got {delta_ard!r}")
@@ -284,7 +293,7 @@ class MultiFidelityGP(Emulator):
                     max_iter=self.max_iter, tol=self.tol, noise_floor=self.noise_floor,
                     delta_scale=1.0 if t == 0 or F is not None else 0.1,
                     calibrate=self.calibrate,
-                    parameter_uncertainty=self.parameter_uncertainty, warp=warp,
+                    parameter_uncertainty=bool(self.parameter_uncertainty), warp=warp,
                     shared_lengthscale=shared, seed=None if self.seed is None else self.seed + t)
 
             # k_δ's lengthscales on a linear level: per input, shared, or chosen by evidence
@@ -314,6 +323,14 @@ class MultiFidelityGP(Emulator):
             info["fit"] = [r.status for r in reports]
             arrays.update({prefix + k: v for k, v in level_arrays.items()})
             blocks[prefix] = info
+            if self.parameter_uncertainty == "posterior" and (t == 0 or self.link == "linear"):
+                shared = ~np.asarray(info.get("ard", [True] * m), dtype=bool)
+                draws = draw_arrays(self.kernel, U, H, Z.T, level_arrays, shared,
+                                    self.theta_draws, seed=(self.seed or 0) + t)
+                for k in ("theta_cov", "dalpha", "dbeta"):  # the draws replace the linear term
+                    arrays.pop(prefix + k, None)
+                arrays.update({f"{prefix}draws.{k}": v for k, v in draws.items()})
+                info["draws"] = self.theta_draws
             if eps is not None and t >= 1:
                 arrays["mf.eps"] = eps[:t]  # the draws of the levels fitted so far
             card = self._predictor_card(blocks, t + 1, d)
@@ -368,7 +385,10 @@ class MultiFidelityGP(Emulator):
             card.pop("rho")
         return {**card, "kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
                 "calibrate": self.calibrate,
-                "parameter_uncertainty": self.parameter_uncertainty, "warp": self.warp,
+                "parameter_uncertainty": self.parameter_uncertainty,
+                **({"theta_draws": self.theta_draws}
+                   if self.parameter_uncertainty == "posterior" else {}),
+                "warp": self.warp,
                 "delta_ard": self.delta_ard,
                 **({"mc_draws": self.mc_draws} if self.link == "nonlinear" else {})}
 

@@ -6,7 +6,10 @@ arrays in the layout :mod:`emulators.runtime.mfgp` reads.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import scipy.linalg
 import torch
 from scipy.spatial import cKDTree
 
@@ -20,7 +23,7 @@ from emulators.mfgp.model import (
     initialise,
     restricted_nll,
 )
-from emulators.mfgp.plugin import parameter_sensitivity
+from emulators.mfgp.plugin import _cov, parameter_sensitivity, posterior_draws
 
 
 def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
@@ -255,3 +258,50 @@ def posterior_arrays(model: LevelModel, U: torch.Tensor, F: torch.Tensor | None,
             out["rho_outputscale"] = model.rho.outputscale.reshape(-1).numpy()
             out["f_lengthscale"] = model.f.lengthscale.reshape(-1).numpy()
         return {k: np.ascontiguousarray(v, dtype=np.float64).copy() for k, v in out.items()}
+
+
+def draw_arrays(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+                arrays: dict[str, np.ndarray], shared: np.ndarray, draws: int,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """The level's posterior at ``draws`` importance-weighted draws of its covariance
+    parameters (:func:`~emulators.mfgp.plugin.posterior_draws`), in the runtime's layout
+    with the draws folded into the output axis (row ``i·K + k`` is output ``i``'s draw
+    ``k``) and ``weight (m, K)``; ``arrays`` is the fitted level (``θ̂``, ``theta_cov``),
+    ``shared (m,)`` marks outputs with one lengthscale for all inputs."""
+    m, n = y.shape
+    d = U.shape[1]
+    warped = "warp_a" in arrays
+    theta = np.concatenate([np.log(arrays["lengthscale"]), np.log(arrays["outputscale"])[:, None]]
+                           + ([np.log(arrays["warp_a"]), np.log(arrays["warp_b"])] if warped
+                              else []), axis=1)
+    J = theta.shape[1]
+    cov = arrays.get("theta_cov", np.zeros((m, J, J)))
+    nugget = arrays["noise"] / arrays["outputscale"]
+    points, weights = posterior_draws(kind, U, H, y, theta, cov, nugget, shared, draws, seed)
+    Ut = torch.as_tensor(U, dtype=torch.float64)
+    eye = np.eye(n)
+    rows: dict[str, list[np.ndarray]] = {}
+    for i in range(m):
+        for th in points[i]:
+            with torch.no_grad():
+                K = _cov(kind, Ut, torch.as_tensor(th)).numpy()
+            s2 = math.exp(th[d])
+            L = np.linalg.cholesky(K + nugget[i] * s2 * eye)
+            L_inv = np.tril(scipy.linalg.solve_triangular(L, eye, lower=True))
+            A = L_inv @ H[i]
+            G = A.T @ A
+            beta = np.linalg.solve(G, A.T @ (L_inv @ y[i]))
+            row = {"lengthscale": np.exp(th[:d]), "outputscale": np.array(s2),
+                   "noise": np.array(nugget[i] * s2), "mean": np.array(beta[-1]),
+                   "alpha": L_inv.T @ (L_inv @ (y[i] - H[i] @ beta)), "L_inv": L_inv,
+                   "LinvH": A, "beta_cov": np.linalg.inv(G)}
+            if len(beta) > 1:
+                row["rho"] = beta[:-1]
+            if warped:
+                row["warp_a"], row["warp_b"] = np.exp(th[d + 1:2 * d + 1]), np.exp(th[2 * d + 1:])
+            for k, v in row.items():
+                rows.setdefault(k, []).append(v)
+    out = {k: np.ascontiguousarray(np.stack(v), dtype=np.float64) for k, v in rows.items()}
+    out["train_u"] = np.ascontiguousarray(U, dtype=np.float64).copy()
+    out["weight"] = weights
+    return out

@@ -216,3 +216,65 @@ def parameter_sensitivity(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray
         out["dalpha"][i] = da.T.numpy()
         out["dbeta"][i] = db.T.numpy()
     return out
+
+
+def posterior_draws(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
+                    theta: np.ndarray, theta_cov: np.ndarray, nugget: np.ndarray,
+                    shared_lengthscale: np.ndarray, draws: int, seed: int = 0,
+                    prior: tuple[float, float] = LOG_LS_PRIOR
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Importance-weighted draws of ``θ`` from its posterior, per output: ``(m, K, J)``
+    points and ``(m, K)`` weights summing to one.
+
+    The proposal is the Laplace approximation ``N(θ̂, Σ_θ)`` (``theta (m, J)``,
+    ``theta_cov (m, J, J)`` from :func:`parameter_sensitivity`), sampled on scrambled
+    Sobol' normal quantiles (``seed``) in the directions ``Σ_θ`` spans; each draw is then
+    weighted by the restricted posterior itself over the proposal's density
+    (self-normalised importance sampling; Geweke 1989, Econometrica 57).  With 5 points the
+    posterior is far from Gaussian in ``log ℓ`` (flat towards long lengthscales, steep
+    towards short ones), and the weights correct the symmetric Laplace approximation
+    where the first-order term of :func:`parameter_sensitivity` cannot.  Draws are
+    clipped to the fit's bounds; an output with ``Σ_θ = 0`` gets ``K`` copies of ``θ̂``.
+    ``nugget (m,)`` is the noise-to-signal ratio, held fixed; ``shared_lengthscale (m,)``
+    marks outputs whose ``d`` lengthscales are one parameter (one prior, not ``d``)."""
+    from scipy.stats import norm, qmc
+
+    m, J = theta.shape
+    d = U.shape[1]
+    lo = np.r_[[math.log(LENGTHSCALE_RANGE[0])] * d, math.log(OUTPUTSCALE_RANGE[0]),
+               [LOG_WARP_RANGE[0]] * (J - d - 1)]
+    hi = np.r_[[math.log(LENGTHSCALE_RANGE[1])] * d, math.log(OUTPUTSCALE_RANGE[1]),
+               [LOG_WARP_RANGE[1]] * (J - d - 1)]
+    Ut = torch.as_tensor(U, dtype=torch.float64)
+    with warnings.catch_warnings():  # a K that is not a power of two only loses balance
+        warnings.simplefilter("ignore", UserWarning)
+        u = qmc.Sobol(J, scramble=True, seed=seed).random(draws)
+    z_all = norm.ppf(u.clip(1e-9, 1 - 1e-9))
+    points = np.repeat(theta[:, None, :], draws, axis=1)
+    weights = np.full((m, draws), 1.0 / draws)
+    for i in range(m):
+        w, E = np.linalg.eigh(0.5 * (theta_cov[i] + theta_cov[i].T))
+        keep = w > 1e-12 * max(w.max(), 1e-300)
+        if not keep.any():
+            continue
+        z = z_all[:, :keep.sum()]
+        pts = np.clip(theta[i] + (z * np.sqrt(w[keep])) @ E[:, keep].T, lo, hi)
+        Hi = torch.as_tensor(H[i], dtype=torch.float64)
+        yi = torch.as_tensor(y[i], dtype=torch.float64)
+        logw = np.empty(draws)
+        for k, th in enumerate(pts):
+            try:
+                with torch.no_grad():
+                    loss = float(_solve(kind, Ut, Hi, yi, float(nugget[i]),
+                                        torch.as_tensor(th), prior)[0])
+            except (RuntimeError, ValueError):  # a draw whose K is not positive definite
+                loss = math.inf
+            if shared_lengthscale[i]:  # one lengthscale prior, not d
+                loss -= (d - 1) * 0.5 * ((th[0] - prior[0]) / prior[1]) ** 2
+            logw[k] = -loss + 0.5 * (z[k] ** 2).sum()
+        if not np.isfinite(logw).any():
+            continue
+        logw = np.where(np.isfinite(logw), logw, -np.inf)
+        wk = np.exp(logw - logw.max())
+        points[i], weights[i] = pts, wk / wk.sum()
+    return points, weights

@@ -81,6 +81,7 @@ WARP_EPS = 1e-6
 #: Most fidelity levels and Monte Carlo draws a file may declare.
 MAX_LEVELS = 16
 MAX_DRAWS = 100_000
+MAX_THETA_DRAWS = 256
 TYPES = ("gp", "linear", "nonlinear")
 
 
@@ -188,6 +189,27 @@ class _Level:
             self.theta_cov = require(arrays, prefix + "theta_cov", (m, J, J))
             self.dalpha = require(arrays, prefix + "dalpha", (m, J, n))
             self.dbeta = require(arrays, prefix + "dbeta", (m, J, p))
+        self.draws, self.weight = None, None  # posterior draws of θ; optional
+        if prefix + "draws.weight" in arrays:
+            if self.type == "nonlinear" or prefix.count("draws.") > 0:
+                raise EmulatorFileError(f"{prefix}draws.*: only level 0 and linear levels "
+                                        f"may hold covariance-parameter draws")
+            self.weight = require(arrays, prefix + "draws.weight", (m, None), nonnegative=True)
+            K = self.weight.shape[1]
+            if not 1 <= K <= MAX_THETA_DRAWS or not np.allclose(self.weight.sum(1), 1.0,
+                                                                 atol=1e-9):
+                raise EmulatorFileError(f"{prefix}draws.weight must hold 1 to "
+                                        f"{MAX_THETA_DRAWS} weights per output, summing to 1")
+            # the draws are the level's own GP at other θ: they read its card block
+            model, blocks = card["model"], card["model"].get("blocks")
+            blocks = dict(blocks) if isinstance(blocks, Mapping) else {}
+            sub = {**card, "model": {**model, "blocks": {**blocks, prefix + "draws.": section}}}
+            self.draws = _Level(sub, arrays, prefix + "draws.", first, d)
+            if (self.draws.type, self.draws.m, self.draws.p) != (self.type, m * K, p) or (
+                    self.draws.n != n):
+                raise EmulatorFileError(f"{prefix}draws.* must be {K} draws of each of the "
+                                        f"{m} outputs of a {self.type!r} level with {n} "
+                                        f"points and {p} regressors")
 
     def inputs(self, U: np.ndarray) -> np.ndarray:
         """The kernel's inputs: ``U (q, d)`` itself, or warped, ``(m, q, d)``:
@@ -232,7 +254,28 @@ class _Level:
 
     def linear(self, U: np.ndarray, mu: np.ndarray | None, var: np.ndarray | None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Latent mean and noise-free variance ``(m, q)`` given the lower level's."""
+        """Latent mean and noise-free variance ``(m, q)`` given the lower level's: the
+        plug-in prediction, or, with draws of θ, the moments of the weighted mixture of
+        the draws' predictions (``μ = Σ w_k μ_k``, ``σ² = Σ w_k (σ_k² + (μ_k − μ)²)``)."""
+        if self.draws is None:
+            return self._linear(U, mu, var)
+        K = self.weight.shape[1]
+        ms, vs = self.draws._linear(U, *(None if a is None else np.repeat(a, K, axis=0)
+                                         for a in (mu, var)))
+        ms, vs = ms.reshape(self.m, K, -1), vs.reshape(self.m, K, -1)
+        w = self.weight[:, :, None]
+        mean = (w * ms).sum(1)
+        return mean, (w * (vs + (ms - mean[:, None]) ** 2)).sum(1)
+
+    @property
+    def noise(self) -> np.ndarray:
+        """Noise variance ``(m,)`` (the draws' weighted mean when the level has draws)."""
+        if self.draws is None:
+            return self.gp.noise
+        return (self.weight * self.draws.gp.noise.reshape(self.weight.shape)).sum(1)
+
+    def _linear(self, U: np.ndarray, mu: np.ndarray | None, var: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
         gp = self.gp
         Ks = kernel_matrix(self.kernel, self.U, self.inputs(U), gp.lengthscale,
                            gp.outputscale)  # (m, n, q)
@@ -315,7 +358,7 @@ class MFGPPredictor:
     def __call__(self, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Top-level latent mean and variance ``(q, m)`` (noise of the top level included)."""
         mean, var = self.level_predictions(U)[-1]
-        return mean.T, (var + self.levels[-1].gp.noise[:, None]).T
+        return mean.T, (var + self.levels[-1].noise[:, None]).T
 
     def level_predictions(self, U: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Noise-free latent mean and variance ``(m, q)`` of every level at ``U``."""
@@ -353,6 +396,7 @@ class MFGPPredictor:
 
     def bytes_per_point(self) -> int:
         S = self.eps.shape[1] if self.eps is not None else 1
+        S *= max(1 if lev.weight is None else lev.weight.shape[1] for lev in self.levels)
         n = max(lev.n for lev in self.levels)
         p = max(lev.p for lev in self.levels)
         # + the covariance-parameter gradients (m, d + 1, n, q) and distances (m, n, q, d)
@@ -375,7 +419,14 @@ class MFGPPredictor:
     def _draw_level(self, lev: _Level, U: np.ndarray, f: np.ndarray | None,
                     rng: np.random.Generator) -> np.ndarray:
         """One joint draw ``(q, m)`` of level ``lev`` given the lower level's ``f (m, q)``
-        (``None`` at level 0)."""
+        (``None`` at level 0); a level with draws of θ first picks one per output, with
+        probability its weight."""
+        if lev.draws is not None:
+            K = lev.weight.shape[1]
+            pick = [rng.choice(K, p=w / w.sum()) for w in lev.weight]
+            F = self._draw_level(lev.draws, U, None if f is None else np.repeat(f, K, axis=0),
+                                 rng)
+            return F[:, np.arange(lev.m) * K + np.asarray(pick, dtype=int)]
         gp = lev.gp
         if lev.type == "gp":  # level 0: constant mean β_δ only
             W = lev.inputs(U)
