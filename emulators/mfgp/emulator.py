@@ -37,23 +37,27 @@ class MultiFidelityGP(Emulator):
     quantiles), so predictions are deterministic.
 
     Honest intervals: pooled over 10 nested designs and 500 held-out points each, the 95%
-    intervals cover 0.95 (Forrester), 0.97 (Park) and 0.98 (borehole) of the
-    high-fidelity truth, and 0.83 on Currin, where level 0's 12 points are over-confident
-    in the flat part of f_l (see the README's "Where we fall short" and
-    ``tests/emulators/test_multifidelity.py``).  What makes them honest:
+    intervals cover 0.97 (Forrester), 0.93 (Currin), 0.98 (Park) and 0.97 (borehole) of
+    the high-fidelity truth (``benchmarks/multifidelity.py``; the README's table).  What
+    makes them honest:
 
     * the predictive variance carries every level's uncertainty, ``ρ² Var f_{t−1} +
       Var δ_t`` (KOH 2000 eq. 5; Le Gratiet & Garnier 2014 eq. 3.7);
     * ``β = [β_ρ, β_δ]`` are generalised-least-squares estimates and their covariance
       ``(HᵀK⁻¹H)⁻¹`` enters the variance (the universal-kriging term of Le Gratiet &
       Garnier eq. 3.8), plus ``gᵀ Cov(β_ρ) g · Var f_{t−1}`` for ρ's own uncertainty;
-    * the estimated lengthscales and signal variance are not treated as known: the
-      spread of the predictor over their Laplace posterior, ``∇_θμᵀ Σ_θ ∇_θμ``, is added
-      (Kackar & Harville 1984; Harville & Jeske 1992; :mod:`emulators.mfgp.plugin`).
-      This was the cause of the over-confidence: with 5 high-fidelity points δ's
-      lengthscales are barely identified, and the plug-in variance ignored it (Park
-      0.86 → 0.95, Currin 0.84 → 0.88).  On linear levels the restarts are ranked by
-      Laplace posterior mass, not density, so a sharp spurious mode does not win;
+    * the estimated lengthscales and signal variance are not treated as known: each
+      linear level (and level 0) is integrated over their posterior, as the weighted
+      mixture of its GP at ``theta_draws`` importance-weighted draws whose proposal is
+      the Laplace approximation (:func:`~emulators.mfgp.plugin.posterior_draws`).  This
+      was the cause of the over-confidence: with 5 high-fidelity points δ's lengthscales
+      are barely identified and their posterior is far from Gaussian.  The plug-in
+      variance covered 0.86 on Park and 0.84 on Currin; the first-order spread of the
+      predictor over the Laplace posterior (Kackar & Harville 1984,
+      ``parameter_uncertainty="first-order"``) lifted Park to 0.97 but Currin only to
+      0.83 over 10 designs (0.52–0.97 per design); the draws give Currin 0.93
+      (0.77–1.00).  On linear levels the restarts are ranked by Laplace posterior mass,
+      not density, so a sharp spurious mode does not win;
     * level 0 may warp its inputs (``warp``): Currin's low-fidelity function rises from 3
       to 11 over x1 in [0, 0.1] and is flat after, which a stationary kernel on 12 points
       cannot follow; the warped fit, with the warping shapes' own uncertainty in the
@@ -90,10 +94,22 @@ class MultiFidelityGP(Emulator):
         ``(t_{ν,0.975}/z_{0.975})²`` with ``ν = n_t − p`` (the Student-t interval of an
         estimated signal variance; Le Gratiet & Garnier 2014, §3.3), ``"loo"`` by the
         leave-one-out estimate ``mean_i e_i²/s_i²`` (Bachoc 2013).
-    parameter_uncertainty : bool
-        Add the spread of the predictor over the Laplace posterior of each linear level's
-        estimated lengthscales and signal variance to its variance (Kackar & Harville
-        1984; :mod:`emulators.mfgp.plugin`).  ``False`` gives the plain plug-in variance.
+    parameter_uncertainty : {"posterior", "first-order", False}
+        How the uncertainty of each linear level's (and level 0's) estimated lengthscales,
+        signal variance and warping enters its prediction: ``"posterior"`` (default;
+        ``True`` means the same) integrates the level over their posterior by
+        ``theta_draws`` importance-weighted draws (the runtime evaluates one GP per draw);
+        ``"first-order"`` adds the spread of the predictor over their Laplace posterior,
+        ``∇_θμᵀ Σ_θ ∇_θμ`` (Kackar & Harville 1984; :mod:`emulators.mfgp.plugin`), which
+        under-states it on small levels; ``False`` gives the plain plug-in variance.
+    theta_draws : int
+        Draws of the covariance parameters per level with ``"posterior"`` (1–256).  The
+        exported file holds one GP per draw: 32 cost 4–5× the first-order term's
+        prediction time on 1000 points (borehole; a single query costs about the same).
+    theta_draws_max_n : int
+        Levels with more points than this keep the first-order term instead of draws:
+        their parameters' posterior is close to Gaussian (it concentrates as points are
+        added), and ``K`` GPs of ``n`` points cost ``K n²`` to store and evaluate.
     warp : bool
         Also fit level 0 on inputs warped by a Kumaraswamy CDF per input,
         ``w(u) = 1 − (1 − u^a)^b`` (Snoek et al. 2014), and keep, per output, whichever
@@ -120,8 +136,8 @@ class MultiFidelityGP(Emulator):
                  tol: float = 1e-9, noise_floor: float = 1e-6,
                  pca: float | int | None = None, mc_draws: int = 200,
                  calibrate: str | None = None, parameter_uncertainty: bool | str = "posterior",
-                 theta_draws: int = 32, warp: bool = True, delta_ard: bool | str = "auto",
-                 seed: int | None = 0):
+                 theta_draws: int = 32, theta_draws_max_n: int = 100, warp: bool = True,
+                 delta_ard: bool | str = "auto", seed: int | None = 0):
         super().__init__()
         if kind not in ("linear", "nonlinear"):
             raise ValueError(f"unknown kind {kind!r}; choose 'linear' (Kennedy-O'Hagan) or "
@@ -152,6 +168,7 @@ class MultiFidelityGP(Emulator):
         if not 1 <= int(theta_draws) <= MAX_THETA_DRAWS:
             raise ValueError(f"theta_draws must be in [1, {MAX_THETA_DRAWS}], got {theta_draws}")
         self.theta_draws = int(theta_draws)
+        self.theta_draws_max_n = int(theta_draws_max_n)
         self.warp = bool(warp)
         if not (delta_ard == "auto" or isinstance(delta_ard, bool | np.bool_)):
             raise ValueError(f"delta_ard must be 'auto', True or False, got {delta_ard!r}")
@@ -323,7 +340,8 @@ class MultiFidelityGP(Emulator):
             info["fit"] = [r.status for r in reports]
             arrays.update({prefix + k: v for k, v in level_arrays.items()})
             blocks[prefix] = info
-            if self.parameter_uncertainty == "posterior" and (t == 0 or self.link == "linear"):
+            if (self.parameter_uncertainty == "posterior" and (t == 0 or self.link == "linear")
+                    and n <= self.theta_draws_max_n):
                 shared = ~np.asarray(info.get("ard", [True] * m), dtype=bool)
                 draws = draw_arrays(self.kernel, U, H, Z.T, level_arrays, shared,
                                     self.theta_draws, seed=(self.seed or 0) + t)
@@ -386,7 +404,8 @@ class MultiFidelityGP(Emulator):
         return {**card, "kernel": self.kernel, "restarts": self.restarts, "pca": self.pca,
                 "calibrate": self.calibrate,
                 "parameter_uncertainty": self.parameter_uncertainty,
-                **({"theta_draws": self.theta_draws}
+                **({"theta_draws": self.theta_draws,
+                    "theta_draws_max_n": self.theta_draws_max_n}
                    if self.parameter_uncertainty == "posterior" else {}),
                 "warp": self.warp,
                 "delta_ard": self.delta_ard,

@@ -16,6 +16,13 @@ with ``ℓ_R`` the negative restricted log likelihood (plus the lengthscale prio
 
 so a level stores ``Σ_θ``, ``∂α/∂θ`` and ``∂β̂/∂θ`` and the runtime needs only
 ``∂k_*/∂θ`` (:func:`emulators.runtime.mfgp.kernel_gradients`).
+
+That term is first order: it is exact only for a predictor linear in ``θ`` under a
+Gaussian posterior.  With 5–12 points neither holds (``log ℓ``'s posterior is flat towards
+long lengthscales and steep towards short ones, and the kriging variance grows fast as
+``ℓ`` shrinks), so by default the level is instead integrated over ``θ``:
+:func:`posterior_draws` takes importance-weighted draws whose proposal is this Laplace
+approximation, and the runtime mixes the level's GP at each draw.
 """
 
 from __future__ import annotations

@@ -32,8 +32,10 @@ from emulators.errors import EmulatorFileError, EmulatorVersionError, OldVersion
 
 FORMAT = "twinemu-emulator"
 #: 1.1: several predictor blocks per file (array keys carry a prefix), fidelity levels
-#: with a hash each, explicit training inputs (possibly none).  1.0 files load.
-FORMAT_VERSION = "1.1"
+#: with a hash each, explicit training inputs (possibly none).  1.2: a multi-fidelity
+#: level may hold weighted draws of its covariance parameters (``mf.<t>.draws.*``), which
+#: a 1.1 runtime would ignore.  Older minor versions load; newer ones are refused.
+FORMAT_VERSION = "1.2"
 CARD_KEY = "twinemu.card"
 DIGEST_KEY = "twinemu.sha256"
 SIGNATURE_KEY = "twinemu.signature"
@@ -174,6 +176,11 @@ def _check_version(card: dict[str, Any], path: str) -> dict[str, Any]:
             f"{path!r} uses emulator format {found[0]}.{found[1]}; this runtime reads "
             f"{current[0]}.x. Install a twinemu release that reads it, or re-export."
         )
+    if found[1] > current[1]:  # it may hold parts this runtime would silently ignore
+        raise EmulatorVersionError(
+            f"{path!r} uses emulator format {found[0]}.{found[1]}, newer than this runtime's "
+            f"{FORMAT_VERSION}: it may hold parts this runtime does not know and would "
+            f"ignore. Upgrade twinemu on the twin side.")
     if found[1] < current[1]:
         warnings.warn(f"{path!r}: emulator format {found[0]}.{found[1]} migrated to "
                       f"{FORMAT_VERSION} on load", OldVersionWarning, stacklevel=4)

@@ -22,7 +22,12 @@ uncertainty of ρ̂ times that of ``f_{t−1}`` (it vanishes where the lower lev
 Level 0 is the same with ``h = [1]`` (ordinary kriging).  Where a level stores
 ``theta_cov``, ``σ_t²`` also gets ``∇_θ μ_tᵀ Σ_θ ∇_θ μ_t``, the spread of the predictor
 over the posterior of the estimated lengthscales and signal variance (Kackar & Harville
-1984; Harville & Jeske 1992; see :mod:`emulators.mfgp.plugin`).
+1984; Harville & Jeske 1992; see :mod:`emulators.mfgp.plugin`).  A level that stores
+draws of those parameters instead (``mf.<t>.draws.*``, the default since format 1.2) is
+predicted as the weighted mixture of the level's GP at each draw ``θ_k`` (Bayesian model
+averaging over ``θ``): ``μ_t = Σ_k w_k μ_t(θ_k)``,
+``σ_t² = Σ_k w_k (σ_t²(θ_k) + (μ_t(θ_k) − μ_t)²)``, each term given the lower level's
+mean and variance as above.
 
 **Nonlinear levels** (Perdikaris et al. 2017, eq. 4–5, "NARGP"): level ``t`` is a GP on
 ``[x, f_{t−1}(x)]`` with kernel ``k_ρ(x, x') k_f(f, f') + k_δ(x, x')``; its predictive
@@ -42,6 +47,10 @@ Arrays (``m`` latent outputs, ``n_t`` points of level ``t``, ``d`` inputs, ``p``
 * optional, level 0 only: ``warp_a (m, d)``, ``warp_b (m, d)``, the shapes of a
   Kumaraswamy input warping ``w(u) = 1 − (1 − u^a)^b`` (Snoek et al. 2014) applied to
   training and query inputs before level 0's kernel (``a = b = 1``: no warping);
+* optional, linear levels and level 0: ``draws.weight (m, K)`` (non-negative, each row
+  summing to one) and, under ``mf.<t>.draws.``, the level's own arrays at ``K`` draws of
+  its covariance parameters with the draws folded into the output axis (``m·K`` rows,
+  row ``i·K + k`` is output ``i``'s draw ``k``; :func:`emulators.mfgp.fit.draw_arrays`);
 * nonlinear level ``t ≥ 1``: ``train_f (m, n_t)`` (the lower level's latent values at the
   training points), ``rho_lengthscale (m, d)``, ``rho_outputscale (m,)``,
   ``f_lengthscale (m,)``; ``lengthscale``/``outputscale`` are those of ``k_δ``;
@@ -53,9 +62,12 @@ Card (``model``; the runtime reads ``levels``, ``blocks[...]["kernel"]`` and
     {"levels": L, "link": "linear" | "nonlinear", "rho": "constant" | "linear" (linear only),
      "kernel": ..., "restarts": ..., "pca": ..., "calibrate": null | "t" | "loo",
      "mc_draws": S (nonlinear only),
+     "parameter_uncertainty": "posterior" | "first-order" | false,
+     "theta_draws": K (with "posterior"),
      "warp": bool,
      "blocks": {"mf.0.": {"type": "gp", "kernel", "fidelity", "n", "fit": [status, ...],
-                          "warp": [bool per output] (when warping was tried)},
+                          "warp": [bool per output] (when warping was tried),
+                          "draws": K (when the level holds draws of θ)},
                 "mf.<t>.": {"type": "linear" | "nonlinear", "kernel", "fidelity", "n",
                             "nested": bool, "rho" (linear only), "fit": [...],
                             "ard": [bool per output] (linear, d > 1)}}}
@@ -65,8 +77,10 @@ and the card's top-level ``levels`` lists ``{"fidelity", "n", "sha256"}`` per le
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -267,6 +281,22 @@ class _Level:
         mean = (w * ms).sum(1)
         return mean, (w * (vs + (ms - mean[:, None]) ** 2)).sum(1)
 
+    def rows(self, idx: np.ndarray) -> _Level:
+        """A view of this level with only the latent rows ``idx`` (one draw of θ per output
+        for :meth:`MFGPPredictor.sample`)."""
+        gp = self.gp
+        out = copy.copy(self)
+        out.gp = SimpleNamespace(U=gp.U, lengthscale=gp.lengthscale[idx],
+                                 outputscale=gp.outputscale[idx], noise=gp.noise[idx],
+                                 const=gp.const[idx], alpha=gp.alpha[idx],
+                                 L_inv=gp.L_inv[idx])
+        out.H, out.C, out.m = self.H[idx], self.C[idx], len(idx)
+        out.rho = None if self.rho is None else self.rho[idx]
+        out.warp = None if self.warp is None else (self.warp[0][idx], self.warp[1][idx])
+        out.U = out.inputs(gp.U)
+        out.theta_cov, out.draws, out.weight = None, None, None
+        return out
+
     @property
     def noise(self) -> np.ndarray:
         """Noise variance ``(m,)`` (the draws' weighted mean when the level has draws)."""
@@ -424,9 +454,8 @@ class MFGPPredictor:
         if lev.draws is not None:
             K = lev.weight.shape[1]
             pick = [rng.choice(K, p=w / w.sum()) for w in lev.weight]
-            F = self._draw_level(lev.draws, U, None if f is None else np.repeat(f, K, axis=0),
-                                 rng)
-            return F[:, np.arange(lev.m) * K + np.asarray(pick, dtype=int)]
+            return self._draw_level(lev.draws.rows(np.arange(lev.m) * K + np.array(pick)),
+                                    U, f, rng)
         gp = lev.gp
         if lev.type == "gp":  # level 0: constant mean β_δ only
             W = lev.inputs(U)

@@ -72,6 +72,12 @@ def test_versions_major_refused_minor_migrated(emulator_file, tmp_path):
              keep_digest=False)
     with pytest.raises(EmulatorVersionError, match="format 2.0"):
         runtime.load(tmp_path / "v2.safetensors")
+    # a newer minor version may hold parts this runtime would ignore (1.2's draws of θ
+    # read by a 1.1 runtime: the plug-in variance, silently): refused, not half-read
+    _rewrite(emulator_file, tmp_path / "v19.safetensors", card={"format_version": "1.9"},
+             keep_digest=False)
+    with pytest.raises(EmulatorVersionError, match="newer than this runtime"):
+        runtime.load(tmp_path / "v19.safetensors")
     # a file of an older minor version (1.0, before levels and prefixed blocks) migrates
     _rewrite(emulator_file, tmp_path / "v10.safetensors", card={"format_version": "1.0"},
              keep_digest=False)
