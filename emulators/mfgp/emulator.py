@@ -51,12 +51,11 @@ class MultiFidelityGP(Emulator):
       mixture of its GP at ``theta_draws`` importance-weighted draws whose proposal is
       the Laplace approximation (:func:`~emulators.mfgp.plugin.posterior_draws`).  This
       was the cause of the over-confidence: with 5 high-fidelity points δ's lengthscales
-      are barely identified and their posterior is far from Gaussian.  The plug-in
-      variance covered 0.86 on Park and 0.84 on Currin; the first-order spread of the
-      predictor over the Laplace posterior (Kackar & Harville 1984,
-      ``parameter_uncertainty="first-order"``) lifted Park to 0.97 but Currin only to
-      0.83 over 10 designs (0.52–0.97 per design); the draws give Currin 0.93
-      (0.77–1.00).  On linear levels the restarts are ranked by Laplace posterior mass,
+      are barely identified and their posterior is far from Gaussian.  Over 10 designs
+      the plug-in variance covered 0.96 on Park and 0.77 on Currin; the first-order
+      spread of the predictor over the Laplace posterior (Kackar & Harville 1984,
+      ``parameter_uncertainty="first-order"``) 0.97 and 0.83 (0.52–0.97 per design);
+      the draws 0.98 and 0.93 (0.77–1.00).  On linear levels the restarts are ranked by Laplace posterior mass,
       not density, so a sharp spurious mode does not win;
     * level 0 may warp its inputs (``warp``): Currin's low-fidelity function rises from 3
       to 11 over x1 in [0, 0.1] and is flat after, which a stationary kernel on 12 points
