@@ -55,8 +55,8 @@ class MultiFidelityGP(Emulator):
       the plug-in variance covered 0.96 on Park and 0.77 on Currin; the first-order
       spread of the predictor over the Laplace posterior (Kackar & Harville 1984,
       ``parameter_uncertainty="first-order"``) 0.97 and 0.83 (0.52–0.97 per design);
-      the draws 0.98 and 0.93 (0.77–1.00).  On linear levels the restarts are ranked by Laplace posterior mass,
-      not density, so a sharp spurious mode does not win;
+      the draws 0.98 and 0.93 (0.77–1.00).  On linear levels the restarts are ranked
+      by Laplace posterior mass, not density, so a sharp spurious mode does not win;
     * level 0 may warp its inputs (``warp``): Currin's low-fidelity function rises from 3
       to 11 over x1 in [0, 0.1] and is flat after, which a stationary kernel on 12 points
       cannot follow; the warped fit, with the warping shapes' own uncertainty in the
