@@ -281,12 +281,21 @@ def draw_arrays(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
     Ut = torch.as_tensor(U, dtype=torch.float64)
     eye = np.eye(n)
     rows: dict[str, list[np.ndarray]] = {}
+
+    def factor(th, i):
+        with torch.no_grad():
+            K = _cov(kind, Ut, torch.as_tensor(th)).numpy()
+        return np.linalg.cholesky(K + nugget[i] * math.exp(th[d]) * eye)
+
     for i in range(m):
-        for th in points[i]:
-            with torch.no_grad():
-                K = _cov(kind, Ut, torch.as_tensor(th)).numpy()
+        for k, th in enumerate(points[i]):
+            try:
+                L = factor(th, i)
+            except np.linalg.LinAlgError:  # numpy refuses what torch factorised: drop it
+                weights[i, k] = 0.0
+                th = points[i, k] = theta[i]
+                L = factor(th, i)
             s2 = math.exp(th[d])
-            L = np.linalg.cholesky(K + nugget[i] * s2 * eye)
             L_inv = np.tril(scipy.linalg.solve_triangular(L, eye, lower=True))
             A = L_inv @ H[i]
             G = A.T @ A
@@ -303,5 +312,6 @@ def draw_arrays(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
                 rows.setdefault(k, []).append(v)
     out = {k: np.ascontiguousarray(np.stack(v), dtype=np.float64) for k, v in rows.items()}
     out["train_u"] = np.ascontiguousarray(U, dtype=np.float64).copy()
-    out["weight"] = weights
+    total = weights.sum(1, keepdims=True)  # 0 only if every draw failed: all are θ̂ then
+    out["weight"] = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / draws)
     return out

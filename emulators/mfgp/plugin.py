@@ -241,7 +241,9 @@ def posterior_draws(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
     posterior is far from Gaussian in ``log ℓ`` (flat towards long lengthscales, steep
     towards short ones), and the weights correct the symmetric Laplace approximation
     where the first-order term of :func:`parameter_sensitivity` cannot.  Draws are
-    clipped to the fit's bounds; an output with ``Σ_θ = 0`` gets ``K`` copies of ``θ̂``.
+    clipped to the fit's bounds; a draw whose covariance matrix cannot be factorised gets
+    weight 0 (and ``θ̂`` in its place); an output with ``Σ_θ = 0`` gets ``K`` copies of
+    ``θ̂``.
     ``nugget (m,)`` is the noise-to-signal ratio, held fixed; ``shared_lengthscale (m,)``
     marks outputs whose ``d`` lengthscales are one parameter (one prior, not ``d``)."""
     from scipy.stats import norm, qmc
@@ -281,7 +283,7 @@ def posterior_draws(kind: str, U: np.ndarray, H: np.ndarray, y: np.ndarray,
             logw[k] = -loss + 0.5 * (z[k] ** 2).sum()
         if not np.isfinite(logw).any():
             continue
-        logw = np.where(np.isfinite(logw), logw, -np.inf)
-        wk = np.exp(logw - logw.max())
-        points[i], weights[i] = pts, wk / wk.sum()
+        ok = np.isfinite(logw)
+        wk = np.where(ok, np.exp(np.where(ok, logw, 0.0) - logw[ok].max()), 0.0)
+        points[i], weights[i] = np.where(ok[:, None], pts, theta[i]), wk / wk.sum()
     return points, weights

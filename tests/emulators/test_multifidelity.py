@@ -631,3 +631,30 @@ def test_theta_draws_integrate_the_restricted_posterior():
     assert 0.55 < ratio.min() and ratio.max() < 1.05, (ratio.min(), ratio.max())
     assert np.mean(ratio) > 0.7
     assert np.mean(plug_var / var_q) < 0.45 and np.mean(var_1 / var_q) < np.mean(ratio) - 0.15
+
+
+def test_theta_draws_that_cannot_be_factorised_get_no_weight():
+    # A proposal far too wide for an RBF level without a nugget: draws with long
+    # lengthscales give a covariance matrix that is singular in float64.  They get
+    # weight 0 and θ̂ in their place; the level still predicts finite moments.
+    from emulators.mfgp.fit import draw_arrays, fit_level
+
+    U = np.linspace(0.0, 1.0, 12)[:, None]
+    y = np.cos(3.0 * U[:, 0])[None]
+    H = np.ones((1, 12, 1))
+    arrays, _ = fit_level(U, H, y, kernel="rbf", noise_floor=1e-10)
+    arrays["noise"] = arrays["outputscale"] * 1e-300  # no nugget to speak of
+    arrays["lengthscale"] = np.array([[0.05]])  # θ̂ itself stays factorisable
+    wide = {**arrays, "theta_cov": np.diag([100.0, 1.0])[None]}
+    draws = draw_arrays("rbf", U, H, y, wide, np.array([False]), 32)
+    w = draws["weight"][0]
+    assert np.isclose(w.sum(), 1.0) and np.all(w >= 0)
+    replaced = np.isclose(draws["lengthscale"][:, 0], 0.05, rtol=1e-12) & (w == 0)
+    assert replaced.sum() >= 4
+    assert draws["lengthscale"].max() < 10.0
+    card = {"inputs": [None], "model": {"levels": 1, "blocks": {
+        "mf.0.": {"type": "gp", "kernel": "rbf", "draws": 32}}}}
+    pred = MFGPPredictor(card, {**{f"mf.0.{k}": v for k, v in arrays.items()},
+                                **{f"mf.0.draws.{k}": v for k, v in draws.items()}})
+    mean, var = pred.level_predictions(np.linspace(0, 1, 9)[:, None])[0]
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(var)) and np.all(var >= 0)
