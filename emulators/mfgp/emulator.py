@@ -164,6 +164,11 @@ class MultiFidelityGP(Emulator):
             raise ValueError(f"parameter_uncertainty must be 'posterior', 'first-order' or "
                              f"False, got {parameter_uncertainty!r}")
         self.parameter_uncertainty = parameter_uncertainty or False
+        if calibrate is not None and self.parameter_uncertainty == "posterior":
+            raise ValueError(f"calibrate={calibrate!r} rescales a plug-in fit, and draws of the "
+                             f"covariance parameters would re-weigh the scaled signal "
+                             f"variance away; combine it with parameter_uncertainty="
+                             f"'first-order' or False")
         if not 1 <= int(theta_draws) <= MAX_THETA_DRAWS:
             raise ValueError(f"theta_draws must be in [1, {MAX_THETA_DRAWS}], got {theta_draws}")
         self.theta_draws = int(theta_draws)

@@ -226,6 +226,30 @@ def test_bad_levels_are_refused(levels, kwargs, match):
         MultiFidelityGP(restarts=1, **kwargs).fit(data)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"parameter_uncertainty": "laplace"}, "'posterior', 'first-order' or False"),
+    ({"theta_draws": 0}, r"theta_draws must be in \[1, 256\]"),
+    ({"calibrate": "loo"}, "combine it with parameter_uncertainty='first-order'"),
+])
+def test_parameter_uncertainty_options_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MultiFidelityGP(**kwargs)
+    assert MultiFidelityGP(parameter_uncertainty=True).parameter_uncertainty == "posterior"
+    assert MultiFidelityGP(calibrate="t", parameter_uncertainty="first-order").calibrate == "t"
+
+
+def test_large_levels_keep_the_first_order_term():
+    # theta_draws_max_n: level 0 (11 points) above it keeps Σ_θ, level 1 (4) gets draws
+    P = PAIRS["forrester"]
+    Xl, Xh = nested_design(P["bounds"], 11, 4, 0)
+    mf = MultiFidelityGP(restarts=1, theta_draws=8, theta_draws_max_n=10).fit(
+        [(Xl, P["low"](Xl)), (Xh, P["high"](Xh))], space=_space(P["bounds"]))
+    lo, top = mf._predictor.levels
+    assert lo.draws is None and lo.theta_cov is not None and np.any(lo.theta_cov != 0)
+    assert top.theta_cov is None and top.weight.shape == (1, 8)
+    assert "draws" not in mf._blocks["mf.0."] and mf._blocks["mf.1."]["draws"] == 8
+
+
 @pytest.mark.parametrize("value", [0, 1, "yes", None])
 def test_delta_ard_takes_auto_or_a_boolean(value):
     # 0 == False in Python: without the type check, 0 passed and fitted per-input scales
