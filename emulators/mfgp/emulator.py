@@ -60,8 +60,8 @@ class MultiFidelityGP(Emulator):
     * level 0 may warp its inputs (``warp``): Currin's low-fidelity function rises from 3
       to 11 over x1 in [0, 0.1] and is flat after, which a stationary kernel on 12 points
       cannot follow; the warped fit, with the warping shapes' own uncertainty in the
-      parameter uncertainty above, took Currin from R² 0.874 / coverage 0.88 to 0.937 / 0.905 (first
-      3 designs, first-order term);
+      parameter uncertainty above, took Currin from R² 0.874 / coverage 0.88 to
+      0.937 / 0.905 (first 3 designs, first-order term);
     * hyperparameters maximise the *restricted* likelihood (REML), which, unlike plain ML,
       does not shrink the signal variance of a 4-point level by the ``p`` degrees of
       freedom spent on β; a weak log-normal prior on lengthscales (median 0.5 of the unit
