@@ -27,7 +27,7 @@ import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -142,45 +142,49 @@ def available() -> tuple[list[str], dict[str, str]]:
     return ok, skipped
 
 
+def score(method: str, designs: Iterable[tuple]) -> dict:
+    """One method's R² and 95% coverage pooled over ``designs`` (each ``(space, Xl, yl, Xh,
+    yh, Xt, yt)``), its per-design R² and median fit and predict times; a peer's failure is
+    a result to report (``{"failed": why}``), not a crash."""
+    err, inside, var_y, t_fit, t_pred = [], [], [], [], []
+    seed_r2: list[float] = []
+    for s, (space, Xl, yl, Xh, yh, Xt, yt) in enumerate(designs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                np.random.seed(s)  # noqa: NPY002 (GPy draws its restarts from it)
+                t0 = time.perf_counter()
+                predict = METHODS[method](space, Xl, yl, Xh, yh)
+                t1 = time.perf_counter()
+                mean, var = predict(Xt)
+                t2 = time.perf_counter()
+        except Exception as exc:
+            return {"failed": f"{type(exc).__name__}: {exc}"[:120]}
+        err.append((np.asarray(mean) - yt) ** 2)
+        seed_r2.append(float(1 - err[-1].mean() / yt.var()))
+        var_y.append(np.full_like(yt, yt.var()))
+        inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(np.maximum(var, 0)))
+        t_fit.append(t1 - t0)
+        t_pred.append(t2 - t1)
+    return {
+        "r2": float(1 - np.concatenate(err).mean() / np.concatenate(var_y).mean()),
+        "coverage95": float(np.concatenate(inside).mean()),
+        "fit_s": float(np.median(t_fit)), "predict_s": float(np.median(t_pred)),
+        "r2_per_design": seed_r2,
+    }
+
+
 def run_pair(name: str, pair: dict, methods: list[str], seeds: int) -> dict[str, dict]:
     space = ParameterSpace([Parameter(f"x{i}", lo, hi)
                             for i, (lo, hi) in enumerate(pair["bounds"])])
-    out = {}
-    for method in methods:
-        err, inside, var_y, t_fit, t_pred, failed = [], [], [], [], [], ""
-        seed_r2: list[float] = []
+
+    def designs():
         for s in range(seeds):
             Xl, Xh = nested_design(pair["bounds"], pair["n_low"], pair["n_high"], s)
             Xt = space.sample(500, method="random", seed=1000 + s)
-            yt = pair["high"](Xt)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    np.random.seed(s)  # noqa: NPY002 (GPy draws its restarts from it)
-                    t0 = time.perf_counter()
-                    predict = METHODS[method](space, Xl, pair["low"](Xl), Xh, pair["high"](Xh))
-                    t1 = time.perf_counter()
-                    mean, var = predict(Xt)
-                    t2 = time.perf_counter()
-            except Exception as exc:  # a peer's failure is a result to report, not a crash
-                failed = f"{type(exc).__name__}: {exc}"[:120]
-                break
-            err.append((np.asarray(mean) - yt) ** 2)
-            seed_r2.append(float(1 - err[-1].mean() / yt.var()))
-            var_y.append(np.full_like(yt, yt.var()))
-            inside.append(np.abs(mean - yt) <= 1.959964 * np.sqrt(np.maximum(var, 0)))
-            t_fit.append(t1 - t0)
-            t_pred.append(t2 - t1)
-        if failed:
-            out[method] = {"failed": failed}
-            continue
-        out[method] = {
-            "r2": float(1 - np.concatenate(err).mean() / np.concatenate(var_y).mean()),
-            "coverage95": float(np.concatenate(inside).mean()),
-            "fit_s": float(np.median(t_fit)), "predict_s": float(np.median(t_pred)),
-            "r2_per_design": seed_r2,
-        }
-    return out
+            yield space, Xl, pair["low"](Xl), Xh, pair["high"](Xh), Xt, pair["high"](Xt)
+
+    return {method: score(method, designs()) for method in methods}
 
 
 def main(seeds: int = 10) -> dict:
@@ -197,8 +201,9 @@ def main(seeds: int = 10) -> dict:
     return results
 
 
-def print_table(results: dict) -> None:
-    head = (f"{'pair':<11}{'method':<18}{'R2':>8}{'ΔR2 vs GP':>10}{'R2 per design':>16}"
+def print_table(results: dict, label: str = "pair", width: int = 11) -> None:
+    """The table of ``results["pairs"]`` (one block per pair, or per output of the chain)."""
+    head = (f"{label:<{width}}{'method':<18}{'R2':>8}{'ΔR2 vs GP':>10}{'R2 per design':>16}"
             f"{'beats':>6}{'cov95':>7}{'fit s':>8}{'pred ms':>9}{'fit ÷ ours':>11}")
     print(head)
     print("-" * len(head))
@@ -209,13 +214,13 @@ def print_table(results: dict) -> None:
         ours_r2 = np.asarray(rows.get("ours linear", {}).get("r2_per_design", []))
         for method, r in rows.items():
             if "failed" in r:
-                print(f"{name:<11}{method:<18} failed: {r['failed']}")
+                print(f"{name:<{width}}{method:<18} failed: {r['failed']}")
                 continue
             per = np.asarray(r["r2_per_design"])
             # designs on which this method beats ours linear (ours: "-")
             wins = ("-" if method == "ours linear" or len(per) != len(ours_r2)
                     else f"{int((per > ours_r2).sum())}/{len(per)}")
-            print(f"{name:<11}{method:<18}{r['r2']:8.4f}{r['r2'] - gp:10.3f}"
+            print(f"{name:<{width}}{method:<18}{r['r2']:8.4f}{r['r2'] - gp:10.3f}"
                   f"{per.min():8.3f}–{per.max():.3f}{wins:>6}{r['coverage95']:7.3f}"
                   f"{r['fit_s']:8.2f}{1e3 * r['predict_s']:9.1f}"
                   f"{r['fit_s'] / ours:11.2f}")

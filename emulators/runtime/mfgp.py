@@ -70,7 +70,8 @@ Card (``model``; the runtime reads ``levels``, ``blocks[...]["kernel"]`` and
                           "draws": K (when the level holds draws of θ)},
                 "mf.<t>.": {"type": "linear" | "nonlinear", "kernel", "fidelity", "n",
                             "nested": bool, "rho" (linear only), "fit": [...],
-                            "ard": [bool per output] (linear, d > 1)}}}
+                            "ard": [bool per output] (linear, d > 1),
+                            "calibrate": "t" (nonlinear, variances scaled at fit)}}}
 
 and the card's top-level ``levels`` lists ``{"fidelity", "n", "sha256"}`` per level.
 """
