@@ -160,6 +160,8 @@ def score(method: str, designs: Iterable[tuple]) -> dict:
                 t2 = time.perf_counter()
         except Exception as exc:
             return {"failed": f"{type(exc).__name__}: {exc}"[:120]}
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
+            return {"failed": f"non-finite predictions on design {s}"}
         err.append((np.asarray(mean) - yt) ** 2)
         seed_r2.append(float(1 - err[-1].mean() / yt.var()))
         var_y.append(np.full_like(yt, yt.var()))

@@ -24,10 +24,12 @@ from emulators.gp.hyper import (
     fit_output,
     fit_shared,
     maximin_subset,
+    neighbour_spacing,
     random_start,
     shared_hypers,
     shared_starts,
     smooth_start,
+    spacing_start,
 )
 from emulators.gp.model import KERNELS
 from emulators.gp.posterior import exact_arrays
@@ -63,9 +65,10 @@ class GaussianProcess(Emulator):
         Stationary ARD kernel.
     restarts : int
         Number of optimisation starts per output: lengthscale 0.5, then lengthscale 5
-        (the smooth basin), then random log-uniform in [0.05, 2] per input; a warm start
-        from the previous output comes first.  Random restarts still behind the best by
-        ``max(1, 0.01 n)`` nats after 15 iterations are abandoned.
+        (the smooth basin), then the design's median neighbour spacing (the shortest
+        scale its points resolve), then random log-uniform in [0.05, 2] per input; a warm
+        start from the previous output comes first.  The spacing and random starts still
+        behind the best by ``max(1, 0.01 n)`` nats after 15 iterations are abandoned.
     max_iter : int
         L-BFGS-B iteration cap per start.
     tol : float
@@ -288,6 +291,7 @@ class GaussianProcess(Emulator):
                     r = own
                 hyper[j], reports[j] = h, r
         prev: Hyper | None = None
+        spacing = neighbour_spacing(U[sub])
         for j in range(m):
             if hyper[j] is not None:
                 continue
@@ -304,8 +308,10 @@ class GaussianProcess(Emulator):
             if self.restarts > 1:
                 starts.append(smooth_start(d, y, self.noise_floor))
             full = len(starts)  # the deterministic starts run to the end
+            if self.restarts > 2:  # abandoned early, as the random ones, where it is behind
+                starts.append(spacing_start(d, y, self.noise_floor, spacing))
             starts += [random_start(d, y, self.noise_floor, rng)
-                       for _ in range(self.restarts - 2)]
+                       for _ in range(self.restarts - 3)]
             h, rep = fit_output(U[sub], y, self.kernel, starts, noise_floor=self.noise_floor,
                                 max_iter=self.max_iter, ftol=self.tol, full_starts=full)
             if refine and len(sub) < n and self.refine > 0 and rep.status != "failed":

@@ -11,10 +11,9 @@ import math
 import numpy as np
 import scipy.linalg
 import torch
-from scipy.spatial import cKDTree
 
 from emulators.gp.fit import FitReport, minimise
-from emulators.gp.model import LENGTHSCALE_RANGE
+from emulators.gp.hyper import neighbour_spacing
 from emulators.mfgp.model import (
     LOG_LS_PRIOR,
     LOG_WARP_RANGE,
@@ -59,8 +58,7 @@ def fit_level(U: np.ndarray, H: np.ndarray, y: np.ndarray, *, kernel: str,
     laplace = parameter_uncertainty and F is None and H.shape[2] > 1
     # a start at the design's neighbour spacing: random starts in [0.05, 2] can all miss a
     # short period (Perdikaris's f_l = sin 8πx on 50 points: a constant fit from 3 starts)
-    spacing = float(np.clip(np.median(cKDTree(U).query(U, k=2, p=np.inf)[0][:, 1]),
-                            *LENGTHSCALE_RANGE))
+    spacing = neighbour_spacing(U)
     best = torch.full((m,), float("inf"), dtype=torch.float64)
     best_state = None
     reports = []

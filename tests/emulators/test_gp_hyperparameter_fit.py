@@ -157,3 +157,22 @@ def test_card_reports_each_outputs_optimiser_in_a_readable_line(tmp_path):
     assert lines[1].startswith("q: ")
     assert describe_fit({"fit": ["converged", "max_iter"]}) == ["start 0: converged",
                                                                  "start 1: max_iter"]
+
+
+def test_spacing_start_finds_a_short_period():
+    # sin 8πx on 50 points (Perdikaris et al. 2017's low fidelity): from lengthscale 0.5, 5
+    # and one random start in [0.05, 2], an RBF GP ended in a constant fit on 5 designs of
+    # 10 (R² 0); the start at the design's neighbour spacing (0.02) finds the period.
+    from simulators.testfunctions import nested_design, perdikaris_low
+
+    space = ParameterSpace([Parameter("x", 0.0, 1.0)])
+    Xt = np.linspace(0, 1, 400)[:, None]
+    yt = perdikaris_low(Xt)
+    for s in (0, 1, 4, 5, 9):  # the designs that failed
+        X, _ = nested_design([(0.0, 1.0)], 50, 14, s)
+        gp = GaussianProcess(kernel="rbf", restarts=3, seed=s).fit(X, perdikaris_low(X),
+                                                                   space=space)
+        r2 = 1 - np.mean((gp.predict(Xt)[0] - yt) ** 2) / yt.var()
+        assert r2 > 0.999, (s, r2)
+        losses = [loss for _, _, loss in gp.fit_reports[0].starts]  # 0.5, 5, spacing
+        assert losses[2] == min(losses) < min(losses[:2]) - 0.1, losses  # the spacing start won
