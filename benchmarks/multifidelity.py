@@ -203,8 +203,9 @@ def main(seeds: int = 10) -> dict:
     return results
 
 
-def print_table(results: dict, label: str = "pair", width: int = 11) -> None:
+def print_table(results: dict, label: str = "pair") -> None:
     """The table of ``results["pairs"]`` (one block per pair, or per output of the chain)."""
+    width = max(len(label), *map(len, results["pairs"])) + 1
     head = (f"{label:<{width}}{'method':<18}{'R2':>8}{'ΔR2 vs GP':>10}{'R2 per design':>16}"
             f"{'beats':>6}{'cov95':>7}{'fit s':>8}{'pred ms':>9}{'fit ÷ ours':>11}")
     print(head)

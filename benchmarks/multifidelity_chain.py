@@ -81,7 +81,7 @@ def main(designs: int = 5, experiment: str = "mf_oned_cca", workdir: Path | None
         results["pairs"][k] = {"methods": {m: score(m, cases()) for m in methods}}
     print(f"{experiment}: {lo.n} {lo.fidelity} + {hi.n} {hi.fidelity} runs, "
           f"{results['held_out']} held out, {designs} designs (simulated in {sim_s:.0f} s)")
-    print_table(results, label="output", width=14)
+    print_table(results, label="output")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
     return results
